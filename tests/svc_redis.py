@@ -1,0 +1,257 @@
+"""Real Redis services for the tests: a private ``redis-server`` and a 3-master Cluster.
+
+Everything binds to loopback (or a Unix socket in a private temp dir), runs
+with persistence off, and is torn down by the fixtures.  Tests never FLUSH
+anything: :func:`make_redis_store` gives every store a random prefix instead.
+
+Import the fixtures where they are used::
+
+    from svc_redis import redis_server, redis_cluster  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from sessionward.stores.redis import RedisStore
+
+STARTUP_TIMEOUT = 20.0
+"""Upper bound (seconds) for a server or the cluster to come up."""
+
+
+def require_binaries(*names: str) -> None:
+    """Fail (never skip) when a Redis binary is missing: in CI that is a broken image."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not found on PATH: install the Debian package "
+            "'redis-server' (it ships redis-server and redis-cli) to run the Redis tests",
+            pytrace=False,
+        )
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
+    """Poll ``check`` every 50 ms until it returns True; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not happen within {timeout:.0f}s")
+
+
+def _stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port and a Unix socket.
+
+    Args:
+        password: ``requirepass`` for the default user, if any.
+        acl_user: ``(username, password)`` of an extra ACL user with full rights.
+        extra_args: more ``--option value`` arguments for ``redis-server``.
+    """
+
+    def __init__(
+        self,
+        *,
+        password: str | None = None,
+        acl_user: tuple[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        require_binaries("redis-server")
+        self.password = password
+        self.acl_user = acl_user
+        self.port = free_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix="sw-redis-")
+        self.dir = Path(self._tmp.name)
+        self.socket_path = self.dir / "redis.sock"
+        self._extra_args = extra_args
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0`` (no credentials)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        """``unix:///…/redis.sock?db=0``."""
+        return f"unix://{self.socket_path}?db=0"
+
+    def _argv(self) -> list[str]:
+        argv = [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+            "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+            "--protected-mode", "yes", "--loglevel", "warning",
+            "--logfile", str(self.dir / "redis.log"),
+        ]  # fmt: skip
+        if self.password is not None:
+            argv += ["--requirepass", self.password]
+        if self.acl_user is not None:
+            name, secret = self.acl_user
+            argv += ["--user", name, "on", f">{secret}", "~*", "&*", "+@all"]
+        return argv + list(self._extra_args)
+
+    def client(self) -> redis.Redis:
+        """A plain redis-py client for assertions (authenticated when needed)."""
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
+        )
+
+    def _ready(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {self._proc.returncode}")
+        with contextlib.closing(self.client()) as probe:
+            try:
+                return bool(probe.ping())
+            except redis.RedisError:
+                return False
+
+    def start(self) -> None:
+        """Start (or restart, on the same port and socket) the server and wait for it."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._proc = subprocess.Popen(
+            self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_until(self._ready, f"redis-server on port {self.port} answering PING")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL); the port and socket path stay reserved."""
+        _stop_process(self._proc)
+
+    def close(self) -> None:
+        """Stop the server and remove its temp directory."""
+        self.stop()
+        self._tmp.cleanup()
+
+
+class RedisClusterProcess:
+    """Three Redis Cluster masters on free loopback ports, no replicas."""
+
+    def __init__(self, masters: int = 3) -> None:
+        require_binaries("redis-server", "redis-cli")
+        self._tmp = tempfile.TemporaryDirectory(prefix="sw-rcluster-")
+        self.ports = [free_port() for _ in range(masters)]
+        self._procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for port in self.ports:
+                self._procs.append(self._spawn(port))
+            for port in self.ports:
+                _wait_until(lambda p=port: self._node_ping(p), f"cluster node {port} up")
+            self._create()
+            _wait_until(self._state_ok, "cluster_state:ok on every node")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://127.0.0.1:PORT`` naming the first master."""
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+        node_dir = Path(self._tmp.name) / str(port)
+        node_dir.mkdir()
+        argv = [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(port),
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
+            "--dir", str(node_dir), "--loglevel", "warning",
+            "--logfile", str(node_dir / "redis.log"),
+        ]  # fmt: skip
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def _node_ping(port: int) -> bool:
+        with contextlib.closing(redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)) as c:
+            try:
+                return bool(c.ping())
+            except redis.RedisError:
+                return False
+
+    def _create(self) -> None:
+        nodes = [f"127.0.0.1:{port}" for port in self.ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0",
+             "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            timeout=STARTUP_TIMEOUT,
+        )  # fmt: skip
+
+    def _state_ok(self) -> bool:
+        for port in self.ports:
+            with contextlib.closing(redis.Redis(host="127.0.0.1", port=port)) as c:
+                try:
+                    info = c.execute_command("CLUSTER", "INFO")
+                except redis.RedisError:
+                    return False
+                text = info.decode() if isinstance(info, bytes) else str(info)
+                if "cluster_state:ok" not in text:
+                    return False
+        return True
+
+    def client(self) -> RedisCluster:
+        """A plain redis-py cluster client for assertions."""
+        return RedisCluster(host="127.0.0.1", port=self.ports[0], socket_timeout=5)
+
+    def stop(self) -> None:
+        """Stop every node and remove the data directory."""
+        for proc in self._procs:
+            _stop_process(proc)
+        self._tmp.cleanup()
+
+
+def make_redis_store(url: str, clock: Callable[[], float]) -> RedisStore:
+    """A store with a fresh random prefix, so tests never see each other's keys."""
+    return RedisStore.from_url(url, clock=clock, prefix=f"t{secrets.token_hex(6)}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the whole test session (never stopped by tests)."""
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcess]:
+    """A private 3-master Redis Cluster for the whole test session."""
+    cluster = RedisClusterProcess()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
