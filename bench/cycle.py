@@ -1,0 +1,118 @@
+"""Session-cycle benchmarks (issue 10, part 1–2).
+
+One *cycle* = one request that touches the session: load an existing
+session (the ~1 KB, 11-key payload), change one key, save.  Every contender
+runs the same number of cycles per round on the same payload; stores share
+settings (see :mod:`bench.raw`); sessionward runs with sealing (AES-GCM
+encryption) on, as it always does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench.common import Outcome, make_payload, measure
+from bench.raw import unix_socket_rtt
+from bench.targets import TARGETS, Env, Target, Unavailable
+
+
+def _target(spec: dict[str, Any]) -> tuple[Target, Env]:
+    env = Env(**spec["env"])
+    return TARGETS[spec["target"]].build(env, **spec.get("options", {})), env
+
+
+def cycle_workload(spec: dict[str, Any]) -> Outcome:
+    """µs per load+change+save cycle for one target."""
+    target, _ = _target(spec)
+    handle = [target.create(make_payload())]
+
+    def run(n: int, start: int) -> None:
+        handle[0] = target.run_cycles(handle[0], n, start)
+
+    stats, per_round = measure(run, spec["rounds"], spec["round_seconds"], spec["max_cycles"])
+    data = target.read(handle[0])
+    if data.get("counter", 0) < 100 or len(data) < 11:
+        raise RuntimeError(f"cycle did not persist: {data!r:.200}")
+    target.close()
+    return Outcome(spec["name"], stats=asdict(stats), per_round=per_round)
+
+
+def readonly_workload(spec: dict[str, Any]) -> Outcome:
+    """A read-only request: load, read a key, finish the request (save is a no-op).
+
+    Reports µs per request and the store calls made per request (target:
+    one round trip, no rewrite).
+    """
+    target, _ = _target(spec)
+    readonly = getattr(target, "readonly_cycle", None)
+    calls = getattr(target, "store_calls", None)
+    if readonly is None or calls is None:
+        raise Unavailable("target has no read-only path")
+    handle = target.create(make_payload())
+
+    def run(n: int, start: int) -> None:
+        for _ in range(n):
+            readonly(handle)
+
+    stats, per_round = measure(run, spec["rounds"], spec["round_seconds"], spec["max_cycles"])
+    before = dict(calls())
+    for _ in range(100):
+        readonly(handle)
+    after = calls()
+    per_request = {k: (after.get(k, 0) - before.get(k, 0)) / 100 for k in after}
+    target.close()
+    return Outcome(spec["name"], stats=asdict(stats), per_round=per_round,
+                   extra={"store_calls_per_request": {k: v for k, v in per_request.items() if v}})
+
+
+def unix_rtt_workload(spec: dict[str, Any]) -> Outcome:
+    """Transport floor for the daemon: one ~1 KB Unix-socket round trip."""
+    env = Env(**spec["env"])
+    stats = unix_socket_rtt(env, spec["rounds"], 2000 if env.quick else 20000)
+    return Outcome(spec["name"], stats=asdict(stats), per_round=2000 if env.quick else 20000)
+
+
+def _throughput_client(spec: dict[str, Any], handle: str, start: Any, seconds: float,
+                       out: Any) -> None:
+    target, _ = _target(spec)
+    start.wait(30)
+    done, i = 0, 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        handle = target.run_cycles(handle, 20, i)
+        i += 20
+        done += 20
+    target.close()
+    out.put(done)
+
+
+def throughput_workload(spec: dict[str, Any]) -> Outcome:
+    """Cycles per second with ``procs`` client processes, each on its own session,
+    for a fixed wall-clock window, repeated ``rounds`` times."""
+    target, _ = _target(spec)
+    procs = int(spec.get("procs", 4))
+    seconds = float(spec.get("seconds", 1.0))
+    handles = [target.create(make_payload()) for _ in range(procs)]
+    target.close()
+    ctx = multiprocessing.get_context("spawn")
+    values: list[float] = []
+    for _ in range(spec["rounds"]):
+        start, out = ctx.Event(), ctx.Queue()
+        workers = [ctx.Process(target=_throughput_client, args=(spec, h, start, seconds, out))
+                   for h in handles]
+        for w in workers:
+            w.start()
+        time.sleep(0.5)  # let clients import and connect before the window opens
+        start.set()
+        total = sum(out.get(timeout=seconds + 60) for _ in workers)
+        for w in workers:
+            w.join(10)
+        values.append(total / seconds)
+    from bench.common import Stats
+
+    return Outcome(spec["name"], stats=asdict(Stats.of(values)), extra={"unit": "cycles/s"})
+
+

@@ -1,0 +1,423 @@
+"""Markdown report and PNG plots from one run's results.
+
+All ratios are computed from medians measured in the *same* run, so machine
+speed cancels out.  Targets from the issue are shown as goals with a
+met / not met mark; nothing here asserts or fails on speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sqlite3
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.targets import TARGETS
+
+RAW_FOR_STORE = {"redis": "raw_redis", "sqlite": "raw_sqlite", "filesystem": "raw_file",
+                 "filesystem-fsync": "raw_file_fsync"}
+PEER_STORE = {"filesystem-fsync": "filesystem"}
+Results = dict[str, dict[str, Any]]
+
+
+def write(out: Path, results: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
+    """Write ``report.md`` and the plots into ``out``; return the report path."""
+    by_name: Results = {r["name"]: r for r in results}
+    plots = _plots(out, by_name)
+    parts = [
+        _header(meta),
+        _cycle_section(by_name),
+        _targets_section(by_name),
+        _lost_section(by_name),
+        _scale_section(by_name),
+        _memory_section(results),
+        _unavailable_section(results),
+        _plots_section(plots),
+    ]
+    path = out / "report.md"
+    path.write_text("\n\n".join(p for p in parts if p) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def median(by_name: Results, name: str) -> float | None:
+    r = by_name.get(name)
+    if not r or r.get("status") != "ok" or not r.get("stats"):
+        return None
+    return float(r["stats"]["median"])
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
+
+
+def machine() -> dict[str, str]:
+    """The machine the numbers came from."""
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = []
+    for pkg in ("sessionward", "redis", "hiredis", "Flask", "Flask-Session", "cachelib",
+                "Django", "starsessions", "starlette", "cryptography", "orjson"):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{pkg} absent")
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem,
+            "os": f"{platform.system()} {platform.release()}",
+            "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
+            "packages": ", ".join(versions)}
+
+
+def _header(meta: dict[str, Any]) -> str:
+    m = machine()
+    when = dt.datetime.fromtimestamp(meta["started"], dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kind = "quick (`make bench-quick`)" if meta["quick"] else "full (`make bench`)"
+    return "\n".join([
+        "# sessionward benchmark report",
+        "",
+        f"Run: {kind}, {when}, {meta['elapsed']:.0f} s wall.  "
+        "Every figure is the median of ≥ 5 rounds (min–max beside it); every ratio "
+        "divides medians measured in this same run.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, {m['os']}; "
+        f"Python {m['python']}, SQLite {m['sqlite']}, redis-server {meta['redis_version']} "
+        "(private, loopback TCP, persistence off).",
+        "",
+        f"Packages: {m['packages']}.",
+    ])
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _rss(r: dict[str, Any] | None) -> str:
+    return "–" if not r or not r.get("rss_kb") else f"{r['rss_kb'] / 1024:.0f}"
+
+
+# ---------------------------------------------------------------- cycle
+
+
+def floor_for(by_name: Results, target: str) -> tuple[float | None, str]:
+    """The raw limit a target is divided by, and how it was formed."""
+    store = TARGETS[target].store
+    if store == "daemon":
+        emb, rtt = median(by_name, "cycle:sw_sqlite"), median(by_name, "unix_rtt")
+        if emb is None or rtt is None:
+            return None, "embedded SQLite + 2 socket RTT"
+        return emb + 2 * rtt, "embedded SQLite + 2 socket RTT"
+    raw = RAW_FOR_STORE.get(store)
+    return (median(by_name, f"cycle:{raw}"), raw) if raw else (None, "")
+
+
+def peers_on(store: str) -> list[str]:
+    store = PEER_STORE.get(store, store)
+    return [t.name for t in TARGETS.values() if t.kind == "peer" and t.store == store]
+
+
+def _cycle_section(by_name: Results) -> str:
+    rows = []
+    for t in TARGETS.values():
+        r = by_name.get(f"cycle:{t.name}")
+        if r is None:
+            continue
+        if r["status"] != "ok":
+            note = "not available yet" if r["status"] == "unavailable" else "error"
+            rows.append([t.label, t.store, note, r.get("message", "")[:60], "", "", "", ""])
+            continue
+        s = r["stats"]
+        floor, _ = floor_for(by_name, t.name)
+        vs = [f"{_ratio(s['median'], median(by_name, f'cycle:{p}'))} {TARGETS[p].label}"
+              for p in peers_on(t.store) if t.kind != "peer" and p != t.name
+              and median(by_name, f"cycle:{p}") is not None]
+        rows.append([t.label, t.store, _fmt(s["median"]), f"{_fmt(s['low'])}–{_fmt(s['high'])}",
+                     _fmt(1e6 / s["median"], 0), "–" if t.kind == "raw" else
+                     _ratio(s["median"], floor), "; ".join(vs) or "–", _rss(r)])
+    for name in ("readonly:sw_memory", "readonly:sw_sqlite", "readonly:sw_redis", "unix_rtt"):
+        r = by_name.get(name)
+        if r and r["status"] == "ok":
+            s = r["stats"]
+            calls = r.get("extra", {}).get("store_calls_per_request")
+            label = ("Unix socket round trip (1 KB, daemon transport floor)" if name == "unix_rtt"
+                     else f"{TARGETS[name.split(':')[1]].label}, read-only request")
+            rows.append([label, "", _fmt(s["median"]), f"{_fmt(s['low'])}–{_fmt(s['high'])}",
+                         _fmt(1e6 / s["median"], 0), "–",
+                         f"store calls/request: {calls}" if calls is not None else "–", _rss(r)])
+    if not rows:
+        return ""
+    head = ["contender", "store", "µs/cycle (median)", "min–max", "cycles/s", "× raw floor",
+            "× peer on same store (<1 = faster)", "peak RSS MiB"]
+    return "## 1. Session cycle (load ~1 KB / 11 keys, change one key, save)\n\n" + \
+        "sessionward rows run with sealing (AES-GCM encryption) on; peers with their " \
+        "defaults (signed or plain, no encryption).\n\n" + _table(head, rows)
+
+
+# ---------------------------------------------------------------- targets
+
+
+def _goal(label: str, measured: str, ok: bool | None) -> list[str]:
+    mark = "not measured" if ok is None else ("met" if ok else "NOT met")
+    return [label, measured, mark]
+
+
+def _le(value: float | None, limit: float | None) -> bool | None:
+    return None if value is None or limit is None else value <= limit
+
+
+def _targets_section(by_name: Results) -> str:
+    m: Callable[[str], float | None] = lambda n: median(by_name, n)  # noqa: E731
+    rows = [
+        _goal("raw redis ≈ 156 µs/cycle (issue author's machine)",
+              f"{_fmt(m('cycle:raw_redis'))} µs here", None if m("cycle:raw_redis") is None
+              else True),
+        _goal("raw sqlite WAL ≈ 25 µs/cycle (issue author's machine)",
+              f"{_fmt(m('cycle:raw_sqlite'))} µs here", None if m("cycle:raw_sqlite") is None
+              else True),
+    ]
+    rows[0][2] = rows[1][2] = "reference"
+    red, sql = m("cycle:sw_redis"), m("cycle:sw_sqlite")
+    rr, rs = m("cycle:raw_redis"), m("cycle:raw_sqlite")
+    rows.append(_goal("sessionward Redis ≤ 1.25× raw redis", _ratio(red, rr),
+                      _le(red, 1.25 * rr if rr else None)))
+    rows.append(_goal("sessionward SQLite ≤ 2× raw sqlite", _ratio(sql, rs),
+                      _le(sql, 2 * rs if rs else None)))
+    fs = m("cycle:sw_fs")
+    others = [m("cycle:django_file"), m("cycle:flask_fs")]
+    rows.append(_goal("sessionward filesystem faster than Django file and Flask-Session fs",
+                      f"{_fmt(fs)} vs {', '.join(_fmt(o) for o in others)} µs",
+                      None if fs is None or None in others
+                      else all(fs < o for o in others if o is not None)))
+    rows.append(_goal("sessionward filesystem, fsync mode (reported separately)",
+                      f"{_fmt(m('cycle:sw_fs_durable'))} µs "
+                      f"({_ratio(m('cycle:sw_fs_durable'), m('cycle:raw_file_fsync'))} raw fsync)",
+                      None if m("cycle:sw_fs_durable") is None else True))
+    for name in ("readonly:sw_sqlite", "readonly:sw_redis"):
+        r = by_name.get(name)
+        calls = r.get("extra", {}).get("store_calls_per_request") if r and r.get(
+            "status") == "ok" else None
+        rows.append(_goal(f"read-only request ({name.split('_')[-1]}): one store round trip, "
+                          "no rewrite", str(calls) if calls is not None else "–",
+                          None if calls is None else _one_read(calls)))
+    dm = m("cycle:sw_daemon")
+    floor, _ = floor_for(by_name, "sw_daemon")
+    rows.append(_goal("daemon cycle ≤ 1.5× (embedded SQLite cycle + 2 raw socket RTT)",
+                      f"{_fmt(dm)} µs vs floor {_fmt(floor)} µs = {_ratio(dm, floor)}",
+                      _le(dm, 1.5 * floor if floor else None)))
+    tp = m("throughput:sw_daemon")
+    rows.append(_goal("daemon ≥ 10 000 cycles/s with 4 client processes",
+                      f"{_fmt(tp, 0)} cycles/s", None if tp is None else tp >= 10_000))
+    rows += _scale_goals(by_name)
+    return "## 2. Targets from the issue (goals, never test assertions)\n\n" + _table(
+        ["goal", "measured", "status"], rows)
+
+
+def _one_read(calls: dict[str, float]) -> bool:
+    writes = sum(v for k, v in calls.items() if k not in ("load", "get", "kv_get"))
+    reads = sum(v for k, v in calls.items() if k in ("load", "get"))
+    return reads <= 1 and writes == 0
+
+
+def _scale_goals(by_name: Results) -> list[list[str]]:
+    rows = []
+    r = by_name.get("scale:sw_sqlite")
+    if r and r.get("status") == "ok":
+        x = r["extra"]
+        rows.append(_goal("cleanup of 10% expired on SQLite ≤ 2 s (at 100 000 of 1 000 000)",
+                          f"{x.get('cleanup_s', 0):.2f} s for {x.get('expired', 0):,} of "
+                          f"{x.get('total', 0):,}", x.get("cleanup_s", 99) <= 2.0))
+        rows.append(_goal("no single store lock held over 50 ms during cleanup",
+                          f"longest concurrent write wait {x.get('max_write_wait_ms', 0):.1f} ms",
+                          x.get("max_write_wait_ms", 999) <= 50))
+    return rows
+
+
+# ---------------------------------------------------------------- lost updates
+
+
+def _lost_section(by_name: Results) -> str:
+    rows = []
+    for name, r in by_name.items():
+        if not name.startswith("lost:"):
+            continue
+        parts = name.split(":")
+        label = TARGETS[parts[1]].label + (f" – mode `{parts[2]}`" if len(parts) > 2 else "")
+        if r["status"] != "ok":
+            rows.append([label, "not available yet" if r["status"] == "unavailable" else "error",
+                         r.get("message", "")[:60], "", "", ""])
+            continue
+        x = r["extra"]
+        kinds = ", ".join(f"{k} {v}" for k, v in x["failure_kinds"].items()) or "–"
+        rows.append([label, f"{x['survivors']} / {x['attempted']}",
+                     f"{x['reported_failures']} ({kinds})", str(x["silently_lost"]),
+                     f"{x['seconds']:.1f}", _rss(r)])
+    if not rows:
+        return ""
+    return ("## 3. Lost updates: 4 processes × 250 appends to one session\n\n"
+            "Each append is a full load → append → save through the library's normal path. "
+            "Reported failures raised an exception the app can see and retry; silent losses "
+            "are appends that returned success but are gone.\n\n"
+            + _table(["contender", "survivors", "reported failures", "silently lost",
+                      "wall s", "peak RSS MiB"], rows))
+
+
+# ---------------------------------------------------------------- scale
+
+
+def _scale_section(by_name: Results) -> str:
+    rows = []
+    for name, r in by_name.items():
+        if not name.startswith("scale:"):
+            continue
+        if r["status"] != "ok":
+            rows.append([name, "not available yet" if r["status"] == "unavailable" else "error",
+                         r.get("message", "")[:80]])
+            continue
+        x = dict(r["extra"])
+        x.pop("series", None)
+        rows.append([name, "ok", ", ".join(f"{k}={_short(v)}" for k, v in x.items())])
+    if not rows:
+        return ""
+    return "## 4. Scale\n\n" + _table(["workload", "status", "figures"], rows)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+# ---------------------------------------------------------------- memory & misc
+
+
+def _memory_section(results: list[dict[str, Any]]) -> str:
+    rows = [[r["name"], r["status"], _rss(r),
+             "–" if not r.get("redis_rss") or r["redis_rss"] < 0
+             else f"{r['redis_rss'] / 2**20:.0f}", f"{r.get('seconds', 0):.1f}"]
+            for r in results]
+    return ("## 5. Memory: peak RSS of each benchmark process\n\n"
+            "Peak RSS is `ru_maxrss` of the worker subprocess (and of its own children, for "
+            "multi-process workloads); redis-server RSS is `used_memory_rss` after the "
+            "workload.\n\n"
+            + _table(["workload", "status", "peak RSS MiB", "redis-server RSS MiB", "wall s"],
+                     rows))
+
+
+def _unavailable_section(results: list[dict[str, Any]]) -> str:
+    rows = [f"- `{r['name']}`: {'not available yet' if r['status'] == 'unavailable' else 'error'}"
+            f" – {r.get('message', '')}" for r in results if r["status"] != "ok"]
+    return "## Not measured in this run\n\n" + "\n".join(rows) if rows else ""
+
+
+def _plots_section(plots: list[str]) -> str:
+    return "## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots) if plots else ""
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _plots(out: Path, by_name: Results) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    made = []
+    for fn in (_plot_cycle, _plot_lost, _plot_scale):
+        name = fn(plt, out, by_name)
+        if name:
+            made.append(name)
+    return made
+
+
+def _plot_cycle(plt: Any, out: Path, by_name: Results) -> str | None:
+    rows = [(t.label, by_name[f"cycle:{t.name}"]["stats"], t.kind) for t in TARGETS.values()
+            if median(by_name, f"cycle:{t.name}") is not None]
+    if not rows:
+        return None
+    colors = {"raw": "#999999", "peer": "#4c72b0", "sessionward": "#dd8452"}
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    ys = range(len(rows))
+    meds = [s["median"] for _, s, _ in rows]
+    err = [[s["median"] - s["low"] for _, s, _ in rows], [s["high"] - s["median"]
+                                                         for _, s, _ in rows]]
+    ax.barh(list(ys), meds, xerr=err, color=[colors[k] for _, _, k in rows], capsize=3)
+    ax.set_yticks(list(ys), [label for label, _, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("µs per load+change+save cycle (median, min–max); lower is better")
+    ax.set_title("Session cycle (grey raw floor, blue peers, orange sessionward)")
+    fig.tight_layout()
+    fig.savefig(out / "cycle.png", dpi=110)
+    plt.close(fig)
+    return "cycle.png"
+
+
+def _plot_lost(plt: Any, out: Path, by_name: Results) -> str | None:
+    rows = [(n.split(":", 1)[1], r["extra"]) for n, r in by_name.items()
+            if n.startswith("lost:") and r.get("status") == "ok"]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    ys = list(range(len(rows)))
+    surv = [x["survivors"] for _, x in rows]
+    rep = [x["reported_failures"] for _, x in rows]
+    silent = [x["silently_lost"] for _, x in rows]
+    ax.barh(ys, surv, color="#55a868", label="survived")
+    ax.barh(ys, rep, left=surv, color="#ccb974", label="reported failure")
+    ax.barh(ys, silent, left=[a + b for a, b in zip(surv, rep, strict=True)], color="#c44e52",
+            label="silently lost")
+    ax.set_yticks(ys, [n for n, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("appends out of 1000 (4 processes × 250)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "lost_updates.png", dpi=110)
+    plt.close(fig)
+    return "lost_updates.png"
+
+
+def _plot_scale(plt: Any, out: Path, by_name: Results) -> str | None:
+    series = [(n, r["extra"]["series"]) for n, r in by_name.items()
+              if n.startswith("scale:") and r.get("status") == "ok" and r["extra"].get("series")]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, s in series:
+        ax.plot(s["x"], s["y"], marker="o", label=f"{name}: {s['label']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sessions in store")
+    ax.set_ylabel("seconds / µs (see label)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "scale.png", dpi=110)
+    plt.close(fig)
+    return "scale.png"

@@ -1,0 +1,220 @@
+"""sessionward adapters: the embedded manager on each store, and the daemon hook.
+
+Fairness: every sessionward row seals records (AES-GCM) with a real key –
+sessionward has no unencrypted mode – and uses the same store settings as
+the raw floor and the peers (same Redis URL, SQLite file on the same disk,
+a private directory for files).  All processes of one workload share the
+key through a key file in the workload's private directory, as processes of
+one app would.
+
+Modes (``mode`` option, used by the lost-updates workload):
+
+* ``plain`` – ``load`` / change / ``save`` (optimistic: a conflicting
+  concurrent save raises ``SessionConflictError``, reported, never silent);
+* ``exclusive`` – ``load(mode="exclusive")`` … ``save`` + ``release``;
+* ``update`` – ``load`` then ``manager.update(s, key, fn)`` (atomic RMW).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.targets import Env, Target, Unavailable
+
+
+def _import(module: str, name: str) -> Any:
+    """``module.name`` or :class:`Unavailable` with a clear "not available yet"."""
+    try:
+        mod = __import__(module, fromlist=[name])
+        return getattr(mod, name)
+    except (ImportError, AttributeError) as exc:
+        raise Unavailable(f"{module}.{name}: not available yet ({exc})") from exc
+
+
+def shared_keyring(env: Env) -> Any:
+    """One key for all processes of a workload (written once, mode 0600)."""
+    key_ring = _import("sessionward.keys", "KeyRing")
+    path = Path(env.workdir) / "bench.key"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_bytes(secrets.token_bytes(32))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    return key_ring.from_bytes([path.read_bytes()])
+
+
+class CountingStore:
+    """Proxy counting the store calls a request makes (read-only workload only;
+    the timed cycle uses the bare store so the proxy costs nothing there)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+class SessionwardTarget(Target):
+    kind = "sessionward"
+
+    def __init__(self, manager: Any, store: str, mode: str = "plain",
+                 counter: CountingStore | None = None,
+                 cleanup: Callable[[], None] | None = None) -> None:
+        self.manager = manager
+        self.store = store
+        self.mode = mode
+        self.counter = counter
+        self._cleanup = cleanup
+
+    def create(self, data: dict[str, Any]) -> str:
+        s = self.manager.new()
+        s.update(data)
+        self.manager.save(s)
+        return str(s.cookie_value)
+
+    def _load(self, handle: str, **kw: Any) -> Any:
+        s = self.manager.load(handle, **kw)
+        if s is None:
+            raise RuntimeError("session vanished")
+        return s
+
+    def cycle(self, handle: str, value: int) -> str:
+        s = self._load(handle)
+        s["counter"] = value
+        self.manager.save(s)
+        return str(s.cookie_value or handle)
+
+    def readonly_cycle(self, handle: str) -> None:
+        s = self._load(handle)
+        _ = s["username"]
+        self.manager.save(s)
+
+    def store_calls(self) -> dict[str, int]:
+        return dict(self.counter.calls) if self.counter else {}
+
+    def append(self, handle: str, item: Any) -> dict[str, Any]:
+        if self.mode == "update":
+            s = self._load(handle)
+            self.manager.update(s, "items", lambda v: [*(v or []), item])
+            return {}
+        if self.mode == "exclusive":
+            s = self._load(handle, mode="exclusive")
+            try:
+                s["items"] = [*s.get("items", []), item]
+                self.manager.save(s)
+            finally:
+                self.manager.release(s)
+            return {}
+        s = self._load(handle)
+        s["items"] = [*s.get("items", []), item]
+        self.manager.save(s)
+        return {}
+
+    def read(self, handle: str) -> dict[str, Any]:
+        return dict(self._load(handle).data_snapshot())
+
+    def close(self) -> None:
+        self.manager.close()
+        if self._cleanup:
+            self._cleanup()
+
+
+def _manager(env: Env, store: Any, label: str, mode: str, count: bool) -> SessionwardTarget:
+    manager_cls = _import("sessionward.manager", "SessionManager")
+    counter = CountingStore(store) if count else None
+    manager = manager_cls(counter or store, shared_keyring(env))
+    return SessionwardTarget(manager, label, mode, counter)
+
+
+def sw_memory(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
+    store = _import("sessionward.stores.memory", "MemoryStore")()
+    return _manager(env, store, "memory", mode, count)
+
+
+def sw_sqlite(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
+    store = _import("sessionward.stores.sqlite", "SQLiteStore")(f"{env.workdir}/sw.db")
+    return _manager(env, store, "sqlite", mode, count)
+
+
+def sw_filesystem(env: Env, mode: str = "plain", count: bool = False,
+                  durable: bool = False) -> SessionwardTarget:
+    file_store = _import("sessionward.stores.filesystem", "FileStore")
+    store = file_store(f"{env.workdir}/sw-files", durable=durable)
+    return _manager(env, store, "filesystem-fsync" if durable else "filesystem", mode, count)
+
+
+def sw_filesystem_durable(env: Env, mode: str = "plain", count: bool = False
+                          ) -> SessionwardTarget:
+    return sw_filesystem(env, mode, count, durable=True)
+
+
+def sw_redis(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
+    store = _import("sessionward.stores.redis", "RedisStore").from_url(env.redis_url)
+    return _manager(env, store, "redis", mode, count)
+
+
+# ---------------------------------------------------------------- daemon hook
+
+
+def _start_daemon(env: Env) -> Path:
+    """Start ``sessionward serve --data-dir DIR`` once per workload directory.
+
+    The process that starts it (the workload's parent) stops it at exit;
+    client processes find it already running.
+    """
+    data_dir = Path(env.workdir) / "daemon"
+    marker = data_dir / "bench.started"
+    if marker.exists():
+        return data_dir
+    data_dir.mkdir(exist_ok=True)
+    exe = shutil.which("sessionward", path=str(Path(sys.executable).parent)) or "sessionward"
+    proc = subprocess.Popen([exe, "serve", "--data-dir", str(data_dir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    atexit.register(stop)
+    deadline = time.monotonic() + 15
+    while not any(data_dir.glob("*.sock")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise Unavailable("daemon: `sessionward serve` did not open a socket")
+        time.sleep(0.05)
+    marker.touch()
+    return data_dir
+
+
+def sw_daemon(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
+    """sessionward through the daemon over its Unix socket (SQLite behind it).
+
+    Hook: plugs in as soon as ``sessionward.remote.RemoteSessionManager``
+    imports; until then this row reads "daemon: not available yet".
+    """
+    remote = _import("sessionward.remote", "RemoteSessionManager")
+    data_dir = _start_daemon(env)
+    connect = getattr(remote, "from_data_dir", None) or getattr(remote, "connect", None)
+    if connect is None:
+        raise Unavailable("daemon: RemoteSessionManager has no from_data_dir/connect yet")
+    return SessionwardTarget(connect(str(data_dir)), "daemon", mode)
