@@ -49,6 +49,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster-bus twin (port + 10000) is free and valid too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 <= 65535 and _port_is_free(port + 10000):
+            return port
+        candidate = 20000 + secrets.randbelow(30000)
+        if _port_is_free(candidate) and _port_is_free(candidate + 10000):
+            return candidate
+    raise RuntimeError("no free port pair (port, port + 10000) on 127.0.0.1")
+
+
 def _wait_until(check: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
     """Poll ``check`` every 50 ms until it returns True; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -162,13 +183,13 @@ class RedisClusterProcess:
     def __init__(self, masters: int = 3) -> None:
         require_binaries("redis-server", "redis-cli")
         self._tmp = tempfile.TemporaryDirectory(prefix="sw-rcluster-")
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [free_cluster_port() for _ in range(masters)]
         self._procs: list[subprocess.Popen[bytes]] = []
         try:
             for port in self.ports:
                 self._procs.append(self._spawn(port))
-            for port in self.ports:
-                _wait_until(lambda p=port: self._node_ping(p), f"cluster node {port} up")
+            for port, proc in zip(self.ports, self._procs, strict=True):
+                _wait_until(lambda p=port, q=proc: self._node_ping(p, q), f"cluster node {port} up")
             self._create()
             _wait_until(self._state_ok, "cluster_state:ok on every node")
         except BaseException:
@@ -193,7 +214,9 @@ class RedisClusterProcess:
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     @staticmethod
-    def _node_ping(port: int) -> bool:
+    def _node_ping(port: int, proc: subprocess.Popen[bytes]) -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"cluster node on port {port} exited with code {proc.returncode}")
         with contextlib.closing(redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)) as c:
             try:
                 return bool(c.ping())

@@ -423,7 +423,8 @@ class RedisStore:
             scheme = parts.scheme.lower()
             username = unquote(parts.username) if parts.username else None
             password = unquote(parts.password) if parts.password is not None else None
-            _ = parts.port  # validates the port early (ValueError)
+            if not scheme.endswith("+cluster"):
+                _ = parts.port  # validates the port early (ValueError)
         except ValueError:
             raise _url_error("it could not be parsed") from None
         if scheme not in _SCHEMES:
