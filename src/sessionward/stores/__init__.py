@@ -1,0 +1,71 @@
+"""Stores by URL: one registry, lazy imports of optional dependencies.
+
+=============================== ================================================
+URL                             store
+=============================== ================================================
+``sqlite:///path/sessions.db``  :class:`~sessionward.stores.sqlite.SQLiteStore`
+``file:///path/dir``            :class:`~sessionward.stores.filesystem.FileStore`
+``redis://host:port/db``        :class:`~sessionward.stores.redis.RedisStore`
+``rediss://…``                  Redis over TLS
+``unix:///path/redis.sock``     Redis over a Unix socket (redis-py's convention)
+``redis+cluster://host:port``   Redis Cluster
+``memory://``                   :class:`~sessionward.stores.memory.MemoryStore`
+=============================== ================================================
+
+The daemon URLs (``sessionward:///path.sock``, ``sessionward+tcp://…``) are
+served by :class:`sessionward.remote.RemoteSessionManager`, not by a store:
+the daemon holds the keys and the policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from .._clock import system_clock
+from ..errors import ConfigurationError
+from .base import Capability, SessionStore, StoredRecord, StoreStats
+
+__all__ = ["Capability", "SessionStore", "StoreStats", "StoredRecord", "open_store"]
+
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    # scheme: (module, class, pip extra)
+    "memory": ("sessionward.stores.memory", "MemoryStore", ""),
+    "sqlite": ("sessionward.stores.sqlite", "SQLiteStore", ""),
+    "file": ("sessionward.stores.filesystem", "FileStore", ""),
+    "redis": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "rediss": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "unix": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "redis+cluster": ("sessionward.stores.redis", "RedisStore", "redis"),
+}
+
+
+def open_store(url: str, *, clock: Callable[[], float] = system_clock) -> SessionStore:
+    """Open the store named by ``url``.
+
+    Raises:
+        ConfigurationError: unknown scheme, a daemon URL, or a missing extra
+            (the message names the ``pip install`` to run).
+    """
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme in ("sessionward", "sessionward+tcp"):
+        raise ConfigurationError(
+            "a sessionward:// URL names the daemon; use "
+            "sessionward.remote.RemoteSessionManager.from_url() instead of a store"
+        )
+    entry = _REGISTRY.get(scheme)
+    if entry is None:
+        known = ", ".join(f"{s}://" for s in sorted(_REGISTRY))
+        raise ConfigurationError(f"unknown store URL scheme {scheme!r}; known: {known}")
+    module_name, class_name, extra = entry
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"pip install 'sessionward[{extra}]'" if extra else "reinstall sessionward"
+        raise ConfigurationError(
+            f"the {scheme}:// store needs a missing dependency ({exc.name}); run: {hint}"
+        ) from None
+    factory = getattr(module, class_name).from_url
+    store: SessionStore = factory(url, clock=clock)
+    return store

@@ -1,0 +1,356 @@
+"""SQLiteStore: the embedded default — ``sqlite:///path/to/sessions.db``.
+
+- WAL journal, ``synchronous=NORMAL``, ``busy_timeout`` set: readers never
+  block the writer, several processes share one file.
+- Every write is one short ``BEGIN IMMEDIATE`` transaction; compare-and-set
+  is a single ``UPDATE ... WHERE key = ? AND version = ?``.
+- The per-user index is a partial index on ``sw_sessions.user_key``, so it
+  changes in the same row write as the record: it cannot drift.
+- Cleanup deletes expired rows through the ``expires_at`` index in batches,
+  each its own transaction (no lock held over the whole cleanup).
+- The database, ``-wal`` and ``-shm`` files are created 0600.
+- Parameterised SQL only; keys are validated before any statement runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .._clock import system_clock
+from ..errors import (
+    ConfigurationError,
+    LockLostError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionGoneError,
+    StoreError,
+    StoreTimeoutError,
+    StoreUnavailableError,
+)
+from .base import Capability, StoredRecord, StoreStats, check_key
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sw_sessions (
+    key TEXT PRIMARY KEY,
+    blob BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    touched_at REAL NOT NULL,
+    user_key TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sw_sessions_expiry ON sw_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sw_sessions_user ON sw_sessions (user_key)
+    WHERE user_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sw_kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sw_kv_expiry ON sw_kv (expires_at);
+CREATE TABLE IF NOT EXISTS sw_locks (
+    key TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sw_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """SQLite-backed store; one connection per thread, shared file across processes.
+
+    Args:
+        path: database file (created 0600 with its parent 0700 if missing);
+            ``":memory:"`` is refused (use ``memory://``).
+        clock: POSIX-seconds clock.
+        busy_timeout: seconds a writer waits for the file lock.
+
+    Raises:
+        ConfigurationError: the path is unusable.
+    """
+
+    kind = "sqlite"
+    capabilities = frozenset({Capability.CROSS_PROCESS, Capability.PERSISTENT, Capability.SCAN})
+
+    def __init__(self, path: str | os.PathLike[str], *,
+                 clock: Callable[[], float] = system_clock, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        if str(path) == ":memory:":
+            raise ConfigurationError("use memory:// for an in-memory store, not sqlite :memory:")
+        self.clock = clock
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._prepare_file()
+        try:
+            # executescript manages its own transaction (it commits first).
+            self._connect().executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot initialise SQLite store: {exc}",
+                                        store="sqlite") from exc
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO sw_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> SQLiteStore:
+        """``sqlite:///relative.db`` or ``sqlite:////abs/path.db``.
+
+        Raises:
+            ConfigurationError: no path in the URL.
+        """
+        parts = urlsplit(url)
+        path = unquote(parts.path)
+        if parts.netloc:
+            path = parts.netloc + path
+        # sqlite:///rel.db -> "rel.db"; sqlite:////abs/x.db -> "/abs/x.db"
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ConfigurationError("sqlite URL needs a file: sqlite:///path/to/sessions.db")
+        return cls(path, clock=clock)
+
+    # ---------------------------------------------------------- connections
+
+    def _prepare_file(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            parent.mkdir(mode=0o700, parents=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot open SQLite store {self.path}: {exc.strerror}; check the path and "
+                "that it is not a symlink"
+            ) from None
+        os.close(fd)
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            return db
+        old_umask = os.umask(0o077)  # -wal and -shm are created 0600 as well
+        try:
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open SQLite store: {exc}", store="sqlite") from exc
+        finally:
+            os.umask(old_umask)
+        self._local.db = db
+        with self._guard:
+            self._all.append(db)
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; backend errors wrapped."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreTimeoutError("SQLite store is busy", store="sqlite") from exc
+            raise StoreUnavailableError(f"SQLite error: {exc}", store="sqlite") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error: {exc}", store="sqlite") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self._connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite error: {exc}", store="sqlite") from exc
+
+    # -------------------------------------------------------------- records
+
+    def create(self, key: str, blob: bytes, *, expires_at: float,
+               user_key: str | None) -> StoredRecord:
+        check_key(key)
+        now = self.clock()
+        try:
+            with self._tx() as db:
+                db.execute("INSERT INTO sw_sessions VALUES (?, ?, 1, ?, ?, ?)",
+                           (key, blob, expires_at, now, user_key))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise SessionExistsError("a record already exists under this key") from None
+            raise
+        return StoredRecord(blob, 1, expires_at, now, user_key)
+
+    def load(self, key: str) -> StoredRecord | None:
+        check_key(key)
+        rows = self._read("SELECT blob, version, expires_at, touched_at, user_key "
+                          "FROM sw_sessions WHERE key = ?", (key,))
+        return StoredRecord(*rows[0]) if rows else None
+
+    def replace(self, key: str, blob: bytes, *, expected_version: int, expires_at: float,
+                user_key: str | None, fence: str | None = None) -> StoredRecord:
+        check_key(key)
+        now = self.clock()
+        with self._tx() as db:
+            if fence is not None and not self._holds(db, key, fence, now):
+                raise LockLostError("the session lock is no longer held by this request")
+            cur = db.execute(
+                "UPDATE sw_sessions SET blob = ?, version = version + 1, expires_at = ?, "
+                "touched_at = ?, user_key = ? WHERE key = ? AND version = ?",
+                (blob, expires_at, now, user_key, key, expected_version),
+            )
+            if cur.rowcount == 0:
+                exists = db.execute("SELECT 1 FROM sw_sessions WHERE key = ?", (key,)).fetchone()
+                if exists is None:
+                    raise SessionGoneError("the session was deleted by a concurrent request")
+                raise SessionConflictError("the session was changed by a concurrent request")
+        return StoredRecord(blob, expected_version + 1, expires_at, now, user_key)
+
+    def touch(self, key: str, *, expires_at: float, touched_at: float) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            cur = db.execute("UPDATE sw_sessions SET expires_at = ?, touched_at = ? WHERE key = ?",
+                             (expires_at, touched_at, key))
+            return cur.rowcount > 0
+
+    def delete(self, key: str) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            return db.execute("DELETE FROM sw_sessions WHERE key = ?", (key,)).rowcount > 0
+
+    def by_user(self, user_key: str) -> list[tuple[str, StoredRecord]]:
+        check_key(user_key)
+        rows = self._read("SELECT key, blob, version, expires_at, touched_at, user_key "
+                          "FROM sw_sessions WHERE user_key = ? ORDER BY key", (user_key,))
+        return [(r[0], StoredRecord(*r[1:])) for r in rows]
+
+    def scan(self, cursor: str | None, limit: int
+             ) -> tuple[list[tuple[str, StoredRecord]], str | None]:
+        rows = self._read("SELECT key, blob, version, expires_at, touched_at, user_key "
+                          "FROM sw_sessions WHERE key > ? ORDER BY key LIMIT ?",
+                          (cursor or "", limit))
+        page = [(r[0], StoredRecord(*r[1:])) for r in rows]
+        return page, (page[-1][0] if len(page) == limit else None)
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        with self._tx() as db:
+            removed = db.execute(
+                "DELETE FROM sw_sessions WHERE key IN (SELECT key FROM sw_sessions "
+                "WHERE expires_at <= ? LIMIT ?)", (now, limit)).rowcount
+            db.execute("DELETE FROM sw_kv WHERE key IN (SELECT key FROM sw_kv "
+                       "WHERE expires_at <= ? LIMIT ?)", (now, limit))
+            db.execute("DELETE FROM sw_locks WHERE expires_at <= ?", (now,))
+        return removed
+
+    def stats(self, now: float) -> StoreStats:
+        (records, expired, size), = self._read(
+            "SELECT COUNT(*), COALESCE(SUM(expires_at <= ?), 0), COALESCE(SUM(LENGTH(blob)), 0) "
+            "FROM sw_sessions", (now,))
+        (kv,), = self._read("SELECT COUNT(*) FROM sw_kv WHERE expires_at > ?", (now,))
+        (locks,), = self._read("SELECT COUNT(*) FROM sw_locks WHERE expires_at > ?", (now,))
+        return StoreStats(records, expired, kv, locks, size)
+
+    # -------------------------------------------------------------------- kv
+
+    def kv_get(self, key: str) -> tuple[bytes, int] | None:
+        check_key(key)
+        rows = self._read("SELECT value, version FROM sw_kv WHERE key = ? AND expires_at > ?",
+                          (key, self.clock()))
+        return (bytes(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at <= ?", (key, self.clock()))
+            cur = db.execute("INSERT OR IGNORE INTO sw_kv VALUES (?, ?, 1, ?)",
+                             (key, value, expires_at))
+            return cur.rowcount > 0
+
+    def kv_cas(self, key: str, value: bytes, *, expected_version: int, expires_at: float) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE sw_kv SET value = ?, version = version + 1, expires_at = ? "
+                "WHERE key = ? AND version = ? AND expires_at > ?",
+                (value, expires_at, key, expected_version, self.clock()))
+            return cur.rowcount > 0
+
+    def kv_take(self, key: str) -> bytes | None:
+        check_key(key)
+        with self._tx() as db:
+            row = db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at > ? RETURNING value",
+                             (key, self.clock())).fetchone()
+            return None if row is None else bytes(row[0])
+
+    def kv_delete(self, key: str) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            return db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at > ?",
+                              (key, self.clock())).rowcount > 0
+
+    # ----------------------------------------------------------------- locks
+
+    @staticmethod
+    def _holds(db: sqlite3.Connection, key: str, token: str, now: float) -> bool:
+        row = db.execute("SELECT 1 FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
+                         (key, token, now)).fetchone()
+        return row is not None
+
+    def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
+        check_key(key)
+        now = self.clock()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO sw_locks VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "token = excluded.token, expires_at = excluded.expires_at "
+                "WHERE sw_locks.expires_at <= ? OR sw_locks.token = excluded.token",
+                (key, token, now + ttl, now))
+            return cur.rowcount > 0
+
+    def lock_renew(self, key: str, token: str, ttl: float) -> bool:
+        check_key(key)
+        now = self.clock()
+        with self._tx() as db:
+            cur = db.execute("UPDATE sw_locks SET expires_at = ? WHERE key = ? AND token = ? "
+                             "AND expires_at > ?", (now + ttl, key, token, now))
+            return cur.rowcount > 0
+
+    def lock_release(self, key: str, token: str) -> bool:
+        check_key(key)
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
+                             (key, token, self.clock()))
+            return cur.rowcount > 0
+
+    # ------------------------------------------------------------- lifecycle
+
+    def ping(self) -> None:
+        self._read("SELECT 1", ())
+
+    def close(self) -> None:
+        with self._guard:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
