@@ -54,7 +54,8 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
         for name in TARGETS
     ]
     specs += [
-        {"group": "cycle", "name": f"readonly:{name}", "workload": "readonly", "target": name}
+        {"group": "cycle", "name": f"readonly:{name}", "workload": "readonly", "target": name,
+         "options": {"count": True}}
         for name in ("sw_memory", "sw_sqlite", "sw_redis")
     ]
     specs.append({"group": "cycle", "name": "unix_rtt", "workload": "unix_rtt"})

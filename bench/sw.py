@@ -18,8 +18,6 @@ Modes (``mode`` option, used by the lost-updates workload):
 from __future__ import annotations
 
 import atexit
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.targets import Env, Target, Unavailable
+from bench.targets import Env, Target, Unavailable, shared_secret
 
 
 def _import(module: str, name: str) -> Any:
@@ -43,13 +41,7 @@ def _import(module: str, name: str) -> Any:
 def shared_keyring(env: Env) -> Any:
     """One key for all processes of a workload (written once, mode 0600)."""
     key_ring = _import("sessionward.keys", "KeyRing")
-    path = Path(env.workdir) / "bench.key"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}")
-        tmp.write_bytes(secrets.token_bytes(32))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    return key_ring.from_bytes([path.read_bytes()])
+    return key_ring.from_bytes([shared_secret(env, "sessionward.key")])
 
 
 class CountingStore:

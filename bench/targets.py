@@ -13,6 +13,8 @@ three operations are timed or exercised for all of them:
 from __future__ import annotations
 
 import importlib
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,23 @@ class Env:
     @property
     def redis_url(self) -> str:
         return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+
+def shared_secret(env: Env, name: str = "peer.secret", size: int = 32) -> bytes:
+    """A random secret shared by all processes of one workload (file in its workdir).
+
+    Processes of one app share their secret key; so must the benchmark's
+    concurrent clients, or they could not read each other's sessions.
+    """
+    path = os.path.join(env.workdir, name)
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(secrets.token_bytes(size))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class Target:

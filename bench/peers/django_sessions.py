@@ -10,11 +10,10 @@ Django's default JSON serializer and signing are kept (no encryption).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from bench.common import SESSION_TTL
-from bench.targets import Env, Target
+from bench.targets import Env, Target, shared_secret
 
 
 def _configure(env: Env, engine: str) -> None:
@@ -22,7 +21,7 @@ def _configure(env: Env, engine: str) -> None:
     from django.conf import settings
 
     settings.configure(
-        SECRET_KEY=secrets.token_hex(32),
+        SECRET_KEY=shared_secret(env).hex(),
         INSTALLED_APPS=["django.contrib.sessions"],
         USE_TZ=True,
         SESSION_ENGINE=engine,

@@ -9,11 +9,10 @@ signer, no encryption).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from bench.common import SESSION_TTL
-from bench.targets import Env, Target
+from bench.targets import Env, Target, shared_secret
 
 
 class FlaskSessionTarget(Target):
@@ -28,7 +27,7 @@ class FlaskSessionTarget(Target):
         self.store = store
         self.app = flask.Flask("bench")
         self.app.config.update(
-            SECRET_KEY=secrets.token_hex(32),
+            SECRET_KEY=shared_secret(env).hex(),
             PERMANENT_SESSION_LIFETIME=timedelta(seconds=SESSION_TTL),
             **config,
         )
