@@ -608,15 +608,15 @@ class TestProcesses:
         assert rec is not None and (rec.blob, rec.version) == (b"400", 401)
 
     def test_kv_take_consumed_once_across_8_processes(self, root: Path, tmp_path: Path) -> None:
-        """8 processes race kv_take on each of 40 tokens: exactly one wins each."""
+        """8 processes race kv_take on each of 300 tokens: exactly one wins each."""
         with FileStore(root) as store:
-            for i in range(40):
+            for i in range(300):
                 assert store.kv_create(f"tok:{i}", b"secret", expires_at=FAR)
         door = tmp_path / "door"
-        procs = [spawn("take", str(root), "tok:", "40", str(door)) for _ in range(8)]
+        procs = [spawn("take", str(root), "tok:", "300", str(door)) for _ in range(8)]
         wins = run_gated(procs, door)
         flat = sorted(i for w in wins for i in w)  # type: ignore[attr-defined]
-        assert flat == list(range(40))
+        assert flat == list(range(300))
 
     def test_lock_acquire_one_winner(self, root: Path, tmp_path: Path) -> None:
         """2 processes race lock_acquire on 40 keys: exactly one holder per key."""
