@@ -93,14 +93,9 @@ def _open_checked(path: str, *, readable: bool) -> int:
     return fd
 
 
-def _json_fallback(obj: object) -> str:
-    """orjson ``default``: write an unexpected field as sanitised text, never lose the line."""
-    return sanitize(obj)
-
-
 def _encode(record: Mapping[str, Any]) -> bytes:
-    """One audit line (without the newline)."""
-    return orjson.dumps(record, default=_json_fallback)
+    """One audit line (without the newline); an odd field is written as sanitised text."""
+    return orjson.dumps(record, default=sanitize)
 
 
 def _digest(line: bytes) -> str:
