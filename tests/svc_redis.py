@@ -12,6 +12,8 @@ Import the fixtures where they are used::
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import secrets
 import shutil
 import socket
@@ -23,6 +25,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from redis.cluster import RedisCluster
 
 from sessionward.stores.redis import RedisStore
@@ -91,6 +97,59 @@ def _stop_process(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=10)
 
 
+def write_tls_files(directory: Path) -> dict[str, Path]:
+    """A throw-away CA, a server cert for 127.0.0.1/localhost and a client cert (PEM files)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sessionward test CA")])
+
+    def issue(
+        subject: x509.Name,
+        key: ec.EllipticCurvePrivateKey,
+        *,
+        ca: bool,
+        san: list[x509.GeneralName],
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )  # fmt: skip
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    files: dict[str, Path] = {}
+
+    def save(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None) -> None:
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        if key is not None:
+            files[f"{name}_key"] = directory / f"{name}.key"
+            files[f"{name}_key"].write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            files[f"{name}_key"].chmod(0o600)
+
+    save("ca", issue(ca_name, ca_key, ca=True, san=[]), None)
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sessionward {name}")])
+        san: list[x509.GeneralName] = [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]
+        save(name, issue(subject, key, ca=False, san=san), key)
+    return files
+
+
 class RedisServer:
     """A private ``redis-server`` on a free loopback port and a Unix socket.
 
@@ -98,6 +157,7 @@ class RedisServer:
         password: ``requirepass`` for the default user, if any.
         acl_user: ``(username, password)`` of an extra ACL user with full rights.
         extra_args: more ``--option value`` arguments for ``redis-server``.
+        tls: also listen with TLS on ``tls_port`` (client certificates required).
     """
 
     def __init__(
@@ -106,6 +166,7 @@ class RedisServer:
         password: str | None = None,
         acl_user: tuple[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
+        tls: bool = False,
     ) -> None:
         require_binaries("redis-server")
         self.password = password
@@ -115,6 +176,8 @@ class RedisServer:
         self.dir = Path(self._tmp.name)
         self.socket_path = self.dir / "redis.sock"
         self._extra_args = extra_args
+        self.tls_files = write_tls_files(self.dir) if tls else {}
+        self.tls_port = free_port() if tls else 0
         self._proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -141,6 +204,14 @@ class RedisServer:
         if self.acl_user is not None:
             name, secret = self.acl_user
             argv += ["--user", name, "on", f">{secret}", "~*", "&*", "+@all"]
+        if self.tls_files:
+            argv += [
+                "--tls-port", str(self.tls_port),
+                "--tls-cert-file", str(self.tls_files["server"]),
+                "--tls-key-file", str(self.tls_files["server_key"]),
+                "--tls-ca-cert-file", str(self.tls_files["ca"]),
+                "--tls-auth-clients", "yes",
+            ]  # fmt: skip
         return argv + list(self._extra_args)
 
     def client(self) -> redis.Redis:

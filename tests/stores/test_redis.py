@@ -443,12 +443,17 @@ def test_keys_validated_before_any_io(clock: FrozenClock) -> None:
             store.create(K1, b"x", expires_at=clock() + 1, user_key="Bad User")
 
 
-def test_unix_socket_url(redis_server: RedisServer, clock: FrozenClock) -> None:  # noqa: F811
-    with make_redis_store(redis_server.unix_url, clock) as store:
+@pytest.mark.parametrize("query", ["?db=0", "", "?db=3"])
+def test_unix_socket_url(redis_server: RedisServer, clock: FrozenClock, query: str) -> None:  # noqa: F811
+    url = f"unix://{redis_server.socket_path}{query}"
+    with make_redis_store(url, clock) as store:
         store.create(K1, b"via-socket", expires_at=clock() + 60, user_key=None)
         record = store.load(K1)
         assert record is not None and record.blob == b"via-socket"
         assert store.kind == "redis"
+        db = int(query.partition("=")[2] or 0)
+        with redis.Redis(unix_socket_path=str(redis_server.socket_path), db=db) as raw:
+            assert raw.exists(rec_name(store, K1)) == 1
 
 
 @pytest.fixture(scope="module")
@@ -579,3 +584,74 @@ def test_cluster_unreachable_is_store_error() -> None:
     with pytest.raises(StoreUnavailableError) as caught:
         RedisStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}")
     assert caught.value.store == "redis-cluster"
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[RedisServer]:
+    server = RedisServer(tls=True)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_rediss_with_ca_and_client_certificate(tls_server: RedisServer, clock: FrozenClock) -> None:
+    files = tls_server.tls_files
+    url = (
+        f"rediss://127.0.0.1:{tls_server.tls_port}/0?ssl_ca_certs={files['ca']}"
+        f"&ssl_certfile={files['client']}&ssl_keyfile={files['client_key']}"
+    )
+    with make_redis_store(url, clock) as store:
+        store.create(K1, b"over-tls", expires_at=clock() + 60, user_key=None)
+        record = store.load(K1)
+        assert record is not None and record.blob == b"over-tls"
+
+
+@pytest.mark.parametrize("query", ["ssl_ca_certs={ca}", "", "ssl_ca_certs={client}"])
+def test_rediss_refuses_unverified_or_anonymous(
+    tls_server: RedisServer, clock: FrozenClock, query: str
+) -> None:
+    # No client cert (server requires one), no CA (server cert unverifiable),
+    # or the wrong CA: all fail closed with a clean StoreError.
+    files = tls_server.tls_files
+    query = query.format(ca=files["ca"], client=files["client"])
+    url = f"rediss://127.0.0.1:{tls_server.tls_port}/0" + (f"?{query}" if query else "")
+    with make_redis_store(url, clock) as store:
+        with pytest.raises(StoreUnavailableError):
+            store.load(K1)
+
+
+class _PruneBeforeWrite(RedisStore):
+    """Runs a concurrent ``by_user`` (which prunes) right before each record write."""
+
+    prune_user = ""
+
+    def _run(self, script: str, keys: list[str], args: Any) -> Any:
+        # "replace" with indexed=1 is the write after the pre-add.
+        writing = script == "create" or (script == "replace" and args[-1] == "1")
+        if writing and self.prune_user:
+            user, self.prune_user = self.prune_user, ""
+            self.by_user(user)
+        return super()._run(script, keys, args)
+
+
+@pytest.mark.parametrize("operation", ["create", "replace"])
+def test_index_survives_prune_between_index_and_write(
+    backend: Any, clock: FrozenClock, operation: str
+) -> None:
+    # The index entry is added before the write; a by_user in that window sees
+    # no matching record and prunes it.  The add after the write must repair it.
+    plain = make_redis_store(backend.url, clock)
+    store = _PruneBeforeWrite(plain._client, clock=clock, prefix=plain.prefix)
+    try:
+        if operation == "replace":
+            store.create(K1, b"anon", expires_at=clock() + 60, user_key=None)
+        store.prune_user = USER
+        if operation == "create":
+            store.create(K1, b"a", expires_at=clock() + 60, user_key=USER)
+        else:
+            store.replace(K1, b"a", expected_version=1, expires_at=clock() + 60, user_key=USER)
+        assert store.prune_user == ""  # the interleaving really happened
+        assert [k for k, _ in store.by_user(USER)] == [K1]
+    finally:
+        plain.close()

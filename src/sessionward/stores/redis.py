@@ -436,7 +436,8 @@ class RedisStore:
             "max_connections": float(max_connections),
         }
         kwargs = _conn_kwargs(options, username, password, defaults)
-        db = _parse_db(options, "" if scheme.endswith("cluster") else parts.path)
+        # unix:// paths name the socket; only redis(s):// paths carry the db number.
+        db = _parse_db(options, parts.path if scheme in ("redis", "rediss") else "")
         client: Client
         if scheme.endswith("+cluster"):
             if db != 0:
@@ -847,9 +848,13 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the connection pool(s) if this store created the client."""
-        if self._owns_client:
-            with self._guard():
-                self._client.close()
+        if not self._owns_client:
+            return
+        with self._guard():
+            self._client.close()
+            if not isinstance(self._client, RedisCluster):
+                # Redis.close() leaves a pool it did not create open.
+                self._client.connection_pool.disconnect()
 
     def __enter__(self) -> RedisStore:
         return self
