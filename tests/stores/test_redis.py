@@ -548,6 +548,9 @@ def test_outage_raises_then_recovers(clock: FrozenClock) -> None:
         "redis+cluster://user:hunter2pw@127.0.0.1:7000?db=2",
         "redis+cluster://user:hunter2pw@127.0.0.1",
         "unix://user:hunter2pw@",
+        "redis://user:hunter2pw@127.0.0.1:6379/0?socket_timeout=0",
+        "redis://user:hunter2pw@127.0.0.1:6379/0?max_connections=0",
+        "redis://user:hunter2pw@127.0.0.1:6379/0?db=1&db=2",
     ],
 )
 def test_bad_urls_fail_fast_without_echo(url: str) -> None:

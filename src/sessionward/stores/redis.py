@@ -270,6 +270,10 @@ def _conn_kwargs(
         }
     except ValueError:
         raise _url_error("a timeout or max_connections option is not a number") from None
+    if min(kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) <= 0:
+        raise _url_error("timeouts must be positive (an unbounded wait is never the default)")
+    if kwargs["max_connections"] < 1:
+        raise _url_error("max_connections must be at least 1")
     kwargs.update({name: options[name] for name in _TLS_OPTIONS if name in options})
     # Scripts are not idempotent: never replay a command whose outcome is unknown.
     kwargs["retry"] = Retry(NoBackoff(), 0)
@@ -360,6 +364,16 @@ def _record(fields: Sequence[bytes | None]) -> StoredRecord | None:
     )
 
 
+def _check_prefix(prefix: str) -> None:
+    """Refuse a prefix that could break the key layout or the SCAN pattern.
+
+    Raises:
+        ConfigurationError: not ``[a-z0-9_-]{1,32}``.
+    """
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ConfigurationError("redis store prefix must match [a-z0-9_-]{1,32}")
+
+
 class RedisStore:
     """Sessions in Redis (one node or a Cluster); see the module docstring for the layout.
 
@@ -387,8 +401,7 @@ class RedisStore:
         prefix: str = "sw",
         owns_client: bool = False,
     ) -> None:
-        if not _PREFIX_RE.fullmatch(prefix):
-            raise ConfigurationError("redis store prefix must match [a-z0-9_-]{1,32}")
+        _check_prefix(prefix)
         self.clock = clock
         self.prefix = prefix
         self.kind = "redis-cluster" if isinstance(client, RedisCluster) else "redis"
@@ -415,9 +428,10 @@ class RedisStore:
         always verified, host names always checked).
 
         Raises:
-            ConfigurationError: malformed URL or option (the URL is never echoed).
+            ConfigurationError: malformed URL, option or prefix (the URL is never echoed).
             StoreUnavailableError: a Cluster's startup nodes did not answer.
         """
+        _check_prefix(prefix)  # before any client exists, so nothing is left open
         try:
             parts = urlsplit(url)
             scheme = parts.scheme.lower()
