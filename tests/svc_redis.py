@@ -16,6 +16,7 @@ import datetime
 import ipaddress
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -242,8 +243,19 @@ class RedisServer:
         """Stop the server (SIGTERM, then SIGKILL); the port and socket path stay reserved."""
         _stop_process(self._proc)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (SIGCONT)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
         """Stop the server and remove its temp directory."""
+        self.resume()  # a frozen process would ignore SIGTERM until continued
         self.stop()
         self._tmp.cleanup()
 

@@ -23,6 +23,7 @@ from sessionward.errors import (
     SessionExistsError,
     SessionGoneError,
     StoreError,
+    StoreTimeoutError,
     StoreUnavailableError,
 )
 from sessionward.stores.base import Capability, SessionStore
@@ -658,3 +659,22 @@ def test_index_survives_prune_between_index_and_write(
         assert [k for k, _ in store.by_user(USER)] == [K1]
     finally:
         plain.close()
+
+
+def test_hung_server_gives_timeout_then_recovers(clock: FrozenClock) -> None:
+    server = RedisServer()
+    try:
+        url = f"{server.url}?socket_timeout=0.5&socket_connect_timeout=0.5"
+        with make_redis_store(url, clock) as store:
+            store.kv_create(K1, b"v", expires_at=clock() + 60)
+            server.pause()
+            try:
+                with pytest.raises(StoreTimeoutError) as caught:
+                    store.kv_get(K1)
+                assert caught.value.store == "redis"
+                assert isinstance(caught.value.__cause__, redis.TimeoutError)
+            finally:
+                server.resume()
+            assert store.kv_get(K1) == (b"v", 1)
+    finally:
+        server.close()
