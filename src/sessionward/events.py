@@ -68,6 +68,7 @@ EVENT_LEVELS: Mapping[str, Level] = {
     "session_limit": Level.AUTH,
     "revalidation_failed": Level.AUTH,
     "key_rotated": Level.AUTH,
+    "id_bruteforce_suspected": Level.CRITICAL,
 }
 """The event catalogue (``docs/events.md`` documents every field)."""
 
