@@ -155,7 +155,7 @@ def sanitize_exception(exc: BaseException) -> str:
     Returns:
         The sanitised one-line description.
     """
-    message = sanitize(exc)
+    message = _safe_str(exc)
     return sanitize(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 

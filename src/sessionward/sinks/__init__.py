@@ -15,7 +15,7 @@ attribute and reported on the ``sessionward.security`` logger (sanitised).
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, Self
 
 from ..errors import ConfigurationError
 from ..events import Level
@@ -52,3 +52,17 @@ def level_threshold(level: str) -> Level:
         raise ConfigurationError(
             f"unknown sink level {sanitize(repr(level))}: use 'critical', 'auth' or 'all'"
         ) from None
+
+
+class ClosingSink:
+    """Mixin: ``with Sink(...) as sink:`` calls ``sink.close()`` on exit."""
+
+    def close(self) -> object:
+        """Release the sink's resources (each sink documents its own close)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

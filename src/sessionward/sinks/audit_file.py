@@ -30,7 +30,6 @@ import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -38,7 +37,7 @@ import orjson
 from ..errors import ConfigurationError
 from ..events import Event
 from ..redact import sanitize, sanitize_exception
-from . import LevelName, level_threshold, security_log
+from . import ClosingSink, LevelName, level_threshold, security_log
 
 GENESIS = "0" * 64
 """The ``prev`` of the first line of a chain."""
@@ -103,7 +102,7 @@ def _digest(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
-class AuditFileSink:
+class AuditFileSink(ClosingSink):
     """Event subscriber that appends JSON Lines to an audit file.
 
     Attributes:
@@ -203,17 +202,6 @@ class AuditFileSink:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-
-    def __enter__(self) -> AuditFileSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _read_last_line(fd: int, size: int) -> tuple[bytes, bool]:

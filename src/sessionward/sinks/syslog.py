@@ -17,14 +17,13 @@ import logging.handlers
 import os
 import socket
 import sys
-from types import TracebackType
 
 import orjson
 
 from ..errors import ConfigurationError
 from ..events import Event, Level
 from ..redact import sanitize, sanitize_exception
-from . import LevelName, level_threshold, security_log
+from . import ClosingSink, LevelName, level_threshold, security_log
 
 DEFAULT_ADDRESS = "/dev/log"
 """The local syslog socket on Linux."""
@@ -80,7 +79,7 @@ def _facility(facility: int | str) -> int:
     return names[facility]
 
 
-class SyslogSink:
+class SyslogSink(ClosingSink):
     """Event subscriber that sends events to syslog.
 
     Attributes:
@@ -158,14 +157,3 @@ class SyslogSink:
     def close(self) -> None:
         """Close the syslog socket."""
         self._handler.close()
-
-    def __enter__(self) -> SyslogSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -44,7 +44,6 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from email.message import Message
 from enum import Enum
-from types import TracebackType
 from typing import Any, Protocol
 
 import orjson
@@ -52,7 +51,7 @@ import orjson
 from ..errors import ConfigurationError
 from ..events import EVENT_LEVELS, Event, Level
 from ..redact import sanitize, sanitize_exception
-from . import security_log
+from . import ClosingSink, security_log
 
 MIN_SECRET_BYTES = 32
 """Shortest accepted signing secret (256 bits); ``secrets.token_urlsafe(32)`` gives 43 chars."""
@@ -225,7 +224,7 @@ def _check_numbers(
 _STOP = object()
 
 
-class WebhookSink:
+class WebhookSink(ClosingSink):
     """Event subscriber that POSTs signed events to one URL from a background thread.
 
     Attributes:
@@ -422,14 +421,3 @@ class WebhookSink:
             if isinstance(item, Event):
                 self._drop(item.name, "close() timed out before delivery")
         self._queue.put_nowait(_STOP)
-
-    def __enter__(self) -> WebhookSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
