@@ -1,0 +1,199 @@
+"""The same tiny app written for every integration, so one suite drives all five.
+
+Routes (each integration's natural way of writing them):
+
+- ``GET /plain``   never touches the session;
+- ``GET /whoami``  ``user=<user or anon>;n=<session["n"]>``;
+- ``GET /peek``    only a membership test (``"n" in session``);
+- ``POST /set?n=`` stores ``n``;
+- ``POST /login``  logs ``alice`` in and redirects (303) to ``/whoami``;
+- ``POST /logout`` logs out;
+- ``POST /form``   like whoami; the body may carry hostile ``session`` fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from sessionward import SessionManager
+from sessionward.session import Session
+
+USER = "alice"
+
+
+def whoami_text(user: str | None, n: object) -> str:
+    return f"user={user or 'anon'};n={n}"
+
+
+# ------------------------------------------------------------------ Starlette
+
+
+def build_starlette(manager: SessionManager) -> Any:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, RedirectResponse, Response
+    from starlette.routing import Route
+
+    from sessionward.integrations import starlette as sw
+
+    async def plain(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def whoami(request: Request) -> Response:
+        s = sw.get_session(request)
+        return PlainTextResponse(whoami_text(s.user, s.get("n")))
+
+    async def peek(request: Request) -> Response:
+        return PlainTextResponse("yes" if "n" in request.session else "no")
+
+    async def set_n(request: Request) -> Response:
+        request.session["n"] = request.query_params.get("n", "")
+        return PlainTextResponse("ok")
+
+    async def login(request: Request) -> Response:
+        await sw.login(request, USER)
+        return RedirectResponse("/whoami", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await sw.logout(request)
+        return PlainTextResponse("bye")
+
+    routes = [
+        Route("/plain", plain), Route("/whoami", whoami), Route("/peek", peek),
+        Route("/set", set_n, methods=["POST"]), Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]), Route("/form", whoami, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(sw.SessionMiddleware, manager=manager)])
+
+
+# ------------------------------------------------------------------ raw ASGI
+
+
+def build_asgi(manager: SessionManager) -> Any:
+    from sessionward.integrations.asgi import SessionMiddleware, manager_of, session_of
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any],
+                  send: Callable[..., Any]) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        s = session_of(scope)
+        path, status, headers = scope["path"], 200, [(b"content-type", b"text/plain")]
+        query = parse_qs(scope.get("query_string", b"").decode())
+        body = "ok"
+        if path in ("/whoami", "/form"):
+            body = whoami_text(s.user, s.get("n"))
+        elif path == "/peek":
+            body = "yes" if "n" in s else "no"
+        elif path == "/set":
+            s["n"] = query.get("n", [""])[0]
+        elif path == "/login":
+            await manager_of(scope).login(s, USER)
+            status, body = 303, ""
+            headers.append((b"location", b"/whoami"))
+        elif path == "/logout":
+            await manager_of(scope).logout(s)
+            body = "bye"
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    return SessionMiddleware(app, manager)
+
+
+# ------------------------------------------------------------------ raw WSGI
+
+
+def build_wsgi(manager: SessionManager) -> Any:
+    from sessionward.integrations.wsgi import SessionMiddleware, manager_of, session_of
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        s: Session = session_of(environ)
+        mgr = manager_of(environ)
+        path = environ["PATH_INFO"]
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        status, headers, body = "200 OK", [("Content-Type", "text/plain")], "ok"
+        if path in ("/whoami", "/form"):
+            body = whoami_text(s.user, s.get("n"))
+        elif path == "/peek":
+            body = "yes" if "n" in s else "no"
+        elif path == "/set":
+            s["n"] = query.get("n", [""])[0]
+        elif path == "/login":
+            mgr.login(s, USER)
+            status, body = "303 See Other", ""
+            headers.append(("Location", "/whoami"))
+        elif path == "/logout":
+            mgr.logout(s)
+            body = "bye"
+        start_response(status, headers)
+        return [body.encode()]
+
+    return SessionMiddleware(app, manager)
+
+
+# ------------------------------------------------------------------ Flask
+
+
+def build_flask(manager: SessionManager) -> Any:
+    import flask
+
+    from sessionward.integrations import flask as sw
+
+    app = flask.Flask("sw_flask_test")
+    sw.init_app(app, manager=manager)
+
+    @app.get("/plain")
+    def plain() -> str:
+        return "ok"
+
+    @app.get("/whoami")
+    def whoami() -> str:
+        return whoami_text(sw.current_session().user, flask.session.get("n"))
+
+    @app.post("/form")
+    def form() -> str:
+        return whoami()
+
+    @app.get("/peek")
+    def peek() -> str:
+        return "yes" if "n" in flask.session else "no"
+
+    @app.post("/set")
+    def set_n() -> str:
+        flask.session["n"] = flask.request.args.get("n", "")
+        return "ok"
+
+    @app.post("/login")
+    def login() -> Any:
+        sw.login(USER)
+        return flask.redirect("/whoami", code=303)
+
+    @app.post("/logout")
+    def logout() -> str:
+        sw.logout()
+        return "bye"
+
+    return app
+
+
+# ------------------------------------------------------------------ Django
+
+
+def build_django(manager: SessionManager) -> Any:
+    from integrations.django_app import wsgi_application
+
+    from sessionward.integrations.django.backend import configure_manager
+
+    configure_manager(manager)
+    return wsgi_application()
+
+
+BUILDERS: dict[str, tuple[Callable[[SessionManager], Any], str]] = {
+    "starlette": (build_starlette, "asgi"),
+    "asgi": (build_asgi, "asgi"),
+    "wsgi": (build_wsgi, "wsgi"),
+    "flask": (build_flask, "wsgi"),
+    "django": (build_django, "wsgi"),
+}
