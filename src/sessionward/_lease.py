@@ -81,7 +81,7 @@ def acquire(
 ) -> Lease:
     """Acquire the lease on ``key``, waiting at most ``wait`` seconds.
 
-    Sleeps are exponential (5 ms doubling to 250 ms) with full jitter, so
+    Sleeps are exponential (5 ms doubling to 50 ms) with full jitter, so
     waiters neither busy-spin nor move in lockstep.
 
     Raises:
@@ -100,4 +100,4 @@ def acquire(
                 f"could not lock session {fingerprint} within {wait:g} s", lock_name=fingerprint
             )
         time.sleep(min(remaining, _jitter.uniform(delay / 2, delay)))
-        delay = min(delay * 2, 0.25)
+        delay = min(delay * 2, 0.05)

@@ -82,7 +82,8 @@ class Settings:
     default_mode: OpenMode = "optimistic"
     lock_ttl: timedelta = timedelta(seconds=30)
     lock_wait: timedelta = timedelta(seconds=15)
-    conflict_retries: int = 8
+    conflict_retries: int = 200
+    """Merge-and-retry attempts of an optimistic save before SessionConflictError."""
     client_binding: BindingPolicy = "log"
     ip_prefix_v4: int = 24
     ip_prefix_v6: int = 64
@@ -276,8 +277,8 @@ def _validate_lifetimes(s: Settings) -> None:
         raise ConfigurationError("max_record_bytes must be between 1 KiB and 16 MiB")
     if s.max_sessions_per_user is not None and s.max_sessions_per_user < 1:
         raise ConfigurationError("max_sessions_per_user must be at least 1 (or None)")
-    if not 0 <= s.conflict_retries <= 100:
-        raise ConfigurationError("conflict_retries must be between 0 and 100")
+    if not 0 <= s.conflict_retries <= 10_000:
+        raise ConfigurationError("conflict_retries must be between 0 and 10000")
     if not 8 <= s.ip_prefix_v4 <= 32 or not 16 <= s.ip_prefix_v6 <= 128:
         raise ConfigurationError("ip_prefix_v4 must be 8..32 and ip_prefix_v6 16..128")
     if s.cookie_max_age is not None and s.cookie_max_age > s.absolute_timeout:

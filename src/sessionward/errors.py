@@ -136,7 +136,14 @@ class StoreTimeoutError(StoreError):
 
 
 class CodecError(SessionError):
-    """A stored record is undecodable, tampered or of an unknown version."""
+    """A stored record is undecodable, tampered or of an unknown version.
+
+    ``reason`` is a short machine token safe for events and logs.
+    """
+
+    def __init__(self, message: str, *, reason: str = "undecodable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ProtocolError(SessionError):

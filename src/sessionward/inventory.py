@@ -81,7 +81,8 @@ def _live_of_user(mgr: SessionManager, user: str) -> list[Opened]:
             try:
                 opened = mgr.sealer.open(skey, stored)
             except CodecError as exc:
-                mgr.emit("decode_failed", key=skey, user=user, outcome="denied", reason=str(exc))
+                mgr.emit("decode_failed", key=skey, user=user,
+                      outcome="denied", reason="undecodable", detail=exc.reason)
                 continue
             if (opened.meta.kind != TOMBSTONE and opened.meta.user == user
                     and now < opened.expires_at()):

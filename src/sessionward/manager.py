@@ -183,7 +183,8 @@ class SessionManager:
         try:
             return self.sealer.open(key, stored)
         except CodecError as exc:
-            self.emit("decode_failed", key=key, outcome="denied", reason=str(exc))
+            self.emit("decode_failed", key=key,
+                      outcome="denied", reason="undecodable", detail=exc.reason)
             return None
 
     def user_key(self, user: str, key: Key | None = None) -> str:
@@ -276,7 +277,8 @@ class SessionManager:
         try:
             opened = self.sealer.open(skey, stored)
         except CodecError as exc:
-            self.emit("decode_failed", key=skey, client=client, outcome="denied", reason=str(exc))
+            self.emit("decode_failed", key=skey, client=client,
+                      outcome="denied", reason="undecodable", detail=exc.reason)
             self.invalid(InvalidReason.TAMPERED, client, skey)
             return None
         if opened.meta.kind == TOMBSTONE:
@@ -298,7 +300,7 @@ class SessionManager:
             data = codec.decode_data(codec.loads(opened.data_json))
         except CodecError as exc:
             self.emit("decode_failed", key=opened.key, client=client, outcome="denied",
-                      reason=str(exc))
+                      reason="undecodable", detail=exc.reason)
             return None
         session = Session(self, meta=meta, data=data, data_json=opened.data_json, mode=mode,
                           client=client)
@@ -395,37 +397,56 @@ class SessionManager:
         self.emit("created", key=skey, user=session.meta.user, client=session.client)
 
     def _write(self, session: Session, data_json: bytes) -> None:
-        for _attempt in range(self.settings.conflict_retries + 1):
-            now = self.clock()
-            session.meta.last_seen = now
-            skey = session.storage_key or ""
-            blob = self.sealer.seal(skey, session.meta, data_json)
-            user_key = self._user_key_of(session)
-            try:
-                stored = self.store.replace(
-                    skey, blob, expected_version=session.version,
-                    expires_at=store_expiry(session.meta, now), user_key=user_key,
-                    fence=session.lock_token,
-                )
-            except LockLostError:
-                self.emit("lock_lost", key=skey, user=session.user, outcome="failure",
-                          reason="fenced")
-                raise
-            except SessionGoneError:
-                session.ended = True
-                raise SessionGoneError(
-                    "the session was ended by a concurrent request (logout, revoke or login); "
-                    "this request's changes were not saved"
-                ) from None
-            except SessionConflictError:
-                if session.lock_token is not None:
-                    raise
-                data_json = self._merge(session, data_json)
-                continue
-            session.version = stored.version
-            session._reset_baseline(data_json)
-            return
+        """Compare-and-set, merging disjoint changes on conflict.
+
+        Retries are bounded by ``conflict_retries`` *and* by ``lock_wait``
+        (whichever ends first).  Why a time bound too: against a writer in a
+        tight loop each merge window can be overtaken many times in a row
+        (measured: 10+ commits during one window under the GIL), so a small
+        fixed count starves; jittered backoff plus a deadline does not.
+        """
+        delay = 0.001
+        deadline = time.monotonic() + self.settings.lock_wait.total_seconds()
+        for attempt in range(self.settings.conflict_retries + 1):
+            if attempt:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(_jitter.uniform(0, delay))
+                delay = min(delay * 2, 0.02)
+            if self._try_write(session, data_json):
+                return
+            data_json = self._merge(session, data_json)
         raise SessionConflictError("the session kept changing concurrently; retries exhausted")
+
+    def _try_write(self, session: Session, data_json: bytes) -> bool:
+        """One CAS attempt; False on a version conflict (caller merges)."""
+        now = self.clock()
+        session.meta.last_seen = now
+        skey = session.storage_key or ""
+        blob = self.sealer.seal(skey, session.meta, data_json)
+        try:
+            stored = self.store.replace(
+                skey, blob, expected_version=session.version,
+                expires_at=store_expiry(session.meta, now), user_key=self._user_key_of(session),
+                fence=session.lock_token,
+            )
+        except LockLostError:
+            self.emit("lock_lost", key=skey, user=session.user, outcome="failure",
+                      reason="fenced")
+            raise
+        except SessionGoneError:
+            session.ended = True
+            raise SessionGoneError(
+                "the session was ended by a concurrent request (logout, revoke or login); "
+                "this request's changes were not saved"
+            ) from None
+        except SessionConflictError:
+            if session.lock_token is not None:
+                raise
+            return False
+        session.version = stored.version
+        session._reset_baseline(data_json)
+        return True
 
     def _user_key_of(self, session: Session) -> str | None:
         if session.meta.user is None:
@@ -586,7 +607,7 @@ class SessionManager:
         meta.elevated_until = None
         self._reissue(session, reason="login")
         self.emit("login", key=session.storage_key, user=user, client=session.client,
-                  level=level, pending=pending)
+                  auth_level=level, pending=pending)
         return session
 
     def rotate(self, session: Session, *, reason: str = "privilege_change") -> Session:

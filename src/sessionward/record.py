@@ -78,13 +78,13 @@ def open_envelope(blob: bytes, *, ring: KeyRing, storage_key: str) -> tuple[byte
             (the AEAD tag check covers header, storage key and namespace).
     """
     if len(blob) < MIN_LEN:
-        raise CodecError("sealed record is truncated")
+        raise CodecError("sealed record is truncated", reason="truncated")
     magic, version, kid, expires_ms = _HEADER.unpack_from(blob)
     if magic != MAGIC or version != VERSION:
-        raise CodecError("sealed record has an unknown format or version")
+        raise CodecError("sealed record has an unknown format or version", reason="format")
     key = ring.by_id.get(kid.hex())
     if key is None:
-        raise CodecError("sealed record was sealed under an unknown key")
+        raise CodecError("sealed record was sealed under an unknown key", reason="unknown_key")
     header = blob[:HEADER_LEN]
     nonce = blob[HEADER_LEN : HEADER_LEN + NONCE_LEN]
     try:
@@ -92,7 +92,7 @@ def open_envelope(blob: bytes, *, ring: KeyRing, storage_key: str) -> tuple[byte
             nonce, blob[HEADER_LEN + NONCE_LEN :], _aad(header, storage_key, ring.namespace)
         )
     except InvalidTag:
-        raise CodecError("sealed record failed authentication") from None
+        raise CodecError("sealed record failed authentication", reason="tampered") from None
     return payload, expires_ms / 1000.0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sessionward import SessionGoneError, SessionManager, Settings, SessionTooLargeError
+from sessionward import SessionGoneError, SessionManager, SessionTooLargeError, Settings
 from sessionward._clock import FrozenClock
 from sessionward.errors import SessionLimitError
 from sessionward.ids import cookie_value, new_session_id, storage_key
@@ -248,7 +248,7 @@ class TestTimeouts:
         clock.advance(ABSOLUTE - 60)
         session = manager.load(session.cookie_value)
         assert session is None  # idle passed meanwhile: no activity for 11 h
-        
+
 
 class TestReadOnly:
     def test_read_only_request_never_writes(self, manager: SessionManager,
