@@ -23,6 +23,8 @@ from typing import Any
 
 RESULT_PREFIX = "BENCH_RESULT "
 SESSION_TTL = 3600
+WARMUP_SECONDS = 0.25
+"""Warm-up per workload: caches, connections, CPU frequency, the store's own start-up."""
 
 
 def make_payload() -> dict[str, Any]:
@@ -107,8 +109,10 @@ def measure(
     ``run(n, start)`` performs ``n`` cycles.  Returns per-round µs/cycle
     statistics and the cycles per round.
     """
-    warm = time_batch(run, 30, 0)
-    warm = time_batch(run, 30, 30) if warm > 0 else warm
+    warm, done, t_end = 0.0, 0, time.perf_counter() + WARMUP_SECONDS
+    while done < 60 or (time.perf_counter() < t_end and done < 5000):
+        warm = time_batch(run, 20, done)
+        done += 20
     per_round = int(max(20, min(max_cycles, round_seconds * 1e6 / max(warm, 0.1))))
     counter = 100
     values: list[float] = []
@@ -116,3 +120,35 @@ def measure(
         values.append(time_batch(run, per_round, counter))
         counter += per_round
     return Stats.of(values), per_round
+
+
+def measure_paired(
+    run: Callable[[int, int], None],
+    floor: Callable[[int, int], None],
+    rounds: int,
+    round_seconds: float,
+    max_cycles: int,
+) -> tuple[Stats, Stats, Stats, int, int]:
+    """Like :func:`measure` for a contender and its raw floor, interleaved.
+
+    Rounds alternate contender/floor (order flipped every round) so both see
+    the same machine state; the ratio is taken per round pair and its median
+    reported – far steadier on a noisy VM than a ratio of separate medians.
+    Returns (contender, floor, ratio, contender cycles/round, floor cycles/round).
+    """
+    sizes = []
+    for fn in (run, floor):
+        warm, done, t_end = 0.0, 0, time.perf_counter() + WARMUP_SECONDS
+        while done < 60 or (time.perf_counter() < t_end and done < 5000):
+            warm = time_batch(fn, 20, done)
+            done += 20
+        sizes.append(int(max(20, min(max_cycles, round_seconds * 1e6 / max(warm, 0.1)))))
+    mine, base, ratios = [], [], []
+    counter = 10_000
+    for r in range(rounds):
+        order = [(run, sizes[0], mine), (floor, sizes[1], base)]
+        for fn, n, sink in order if r % 2 == 0 else reversed(order):
+            sink.append(time_batch(fn, n, counter))
+            counter += n
+        ratios.append(mine[-1] / base[-1])
+    return Stats.of(mine), Stats.of(base), Stats.of(ratios), sizes[0], sizes[1]

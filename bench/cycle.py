@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from bench.common import Outcome, make_payload, measure
+from bench.common import Outcome, Stats, make_payload, measure, measure_paired
 from bench.raw import unix_socket_rtt
 from bench.targets import TARGETS, Env, Target, Unavailable
+
+RAW_FLOOR = {"redis": "raw_redis", "sqlite": "raw_sqlite", "filesystem": "raw_file",
+             "filesystem-fsync": "raw_file_fsync"}
 
 
 def _target(spec: dict[str, Any]) -> tuple[Target, Env]:
@@ -24,20 +28,43 @@ def _target(spec: dict[str, Any]) -> tuple[Target, Env]:
     return TARGETS[spec["target"]].build(env, **spec.get("options", {})), env
 
 
-def cycle_workload(spec: dict[str, Any]) -> Outcome:
-    """µs per load+change+save cycle for one target."""
-    target, _ = _target(spec)
+def _runner(target: Target) -> tuple[Callable[[int, int], None], list[str]]:
     handle = [target.create(make_payload())]
 
     def run(n: int, start: int) -> None:
         handle[0] = target.run_cycles(handle[0], n, start)
 
-    stats, per_round = measure(run, spec["rounds"], spec["round_seconds"], spec["max_cycles"])
+    return run, handle
+
+
+def cycle_workload(spec: dict[str, Any]) -> Outcome:
+    """µs per load+change+save cycle for one target.
+
+    A non-raw target whose store has a raw floor is measured *interleaved*
+    with that floor in the same process (see :func:`measure_paired`), and the
+    per-round ratio is reported as ``paired_ratio``.
+    """
+    target, env = _target(spec)
+    run, handle = _runner(target)
+    info = TARGETS[spec["target"]]
+    floor_name = RAW_FLOOR.get(info.store) if info.kind != "raw" else None
+    extra: dict[str, Any] = {}
+    if floor_name:
+        floor = TARGETS[floor_name].build(env)
+        floor_run, _ = _runner(floor)
+        stats, fstats, ratio, per_round, _ = measure_paired(
+            run, floor_run, spec["rounds"], spec["round_seconds"], spec["max_cycles"])
+        extra = {"floor": floor_name, "floor_stats": asdict(fstats),
+                 "paired_ratio": asdict(ratio)}
+        floor.close()
+    else:
+        stats, per_round = measure(run, spec["rounds"], spec["round_seconds"],
+                                   spec["max_cycles"])
     data = target.read(handle[0])
     if data.get("counter", 0) < 100 or len(data) < 11:
         raise RuntimeError(f"cycle did not persist: {data!r:.200}")
     target.close()
-    return Outcome(spec["name"], stats=asdict(stats), per_round=per_round)
+    return Outcome(spec["name"], stats=asdict(stats), per_round=per_round, extra=extra)
 
 
 def readonly_workload(spec: dict[str, Any]) -> Outcome:
@@ -75,44 +102,44 @@ def unix_rtt_workload(spec: dict[str, Any]) -> Outcome:
     return Outcome(spec["name"], stats=asdict(stats), per_round=2000 if env.quick else 20000)
 
 
-def _throughput_client(spec: dict[str, Any], handle: str, start: Any, seconds: float,
-                       out: Any) -> None:
+def _throughput_client(spec: dict[str, Any], handle: str, barrier: Any, out: Any) -> None:
+    """One client process: for each round, wait at the barrier, then cycle for
+    ``seconds`` and report how many cycles it completed."""
     target, _ = _target(spec)
-    start.wait(30)
-    done, i = 0, 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        handle = target.run_cycles(handle, 20, i)
-        i += 20
-        done += 20
+    seconds = float(spec.get("seconds", 1.0))
+    i = 0
+    for _ in range(spec["rounds"]):
+        barrier.wait(60)
+        done = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            handle = target.run_cycles(handle, 10, i)
+            i += 10
+            done += 10
+        out.put(done)
     target.close()
-    out.put(done)
 
 
 def throughput_workload(spec: dict[str, Any]) -> Outcome:
     """Cycles per second with ``procs`` client processes, each on its own session,
-    for a fixed wall-clock window, repeated ``rounds`` times."""
+    over a fixed wall-clock window, repeated ``rounds`` times with the same
+    client processes (started once, released together by a barrier)."""
     target, _ = _target(spec)
     procs = int(spec.get("procs", 4))
     seconds = float(spec.get("seconds", 1.0))
     handles = [target.create(make_payload()) for _ in range(procs)]
-    target.close()
     ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
+    workers = [ctx.Process(target=_throughput_client, args=(spec, h, barrier, out))
+               for h in handles]
+    for w in workers:
+        w.start()
     values: list[float] = []
     for _ in range(spec["rounds"]):
-        start, out = ctx.Event(), ctx.Queue()
-        workers = [ctx.Process(target=_throughput_client, args=(spec, h, start, seconds, out))
-                   for h in handles]
-        for w in workers:
-            w.start()
-        time.sleep(0.5)  # let clients import and connect before the window opens
-        start.set()
-        total = sum(out.get(timeout=seconds + 60) for _ in workers)
-        for w in workers:
-            w.join(10)
-        values.append(total / seconds)
-    from bench.common import Stats
-
-    return Outcome(spec["name"], stats=asdict(Stats.of(values)), extra={"unit": "cycles/s"})
-
-
+        barrier.wait(60)
+        values.append(sum(out.get(timeout=seconds + 60) for _ in workers) / seconds)
+    for w in workers:
+        w.join(10)
+    target.close()
+    return Outcome(spec["name"], stats=asdict(Stats.of(values)), extra={"unit": "cycles/s",
+                                                                       "procs": procs})

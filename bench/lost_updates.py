@@ -11,6 +11,8 @@ silently: a reported failure can be retried by the app, a silent loss can't.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import multiprocessing
 import time
 from typing import Any
@@ -42,9 +44,32 @@ def specs(quick: bool) -> list[dict[str, Any]]:
     return out
 
 
-def _client(spec: dict[str, Any], handle: str, index: int, start: Any, out: Any) -> None:
+PRELOAD = ("redis", "hiredis", "django", "django.db", "django.contrib.sessions.backends.base",
+           "flask", "flask_session", "cachelib", "starlette", "starsessions",
+           "sessionward.manager", "sessionward.stores.sqlite", "sessionward.stores.redis",
+           "sessionward.stores.filesystem")
+
+
+def _preload() -> None:
+    """Import heavy libraries once in the parent so forked clients skip it.
+
+    Only imports: no connection, file or settings exists before the fork,
+    each client builds its own target afterwards."""
+    for name in PRELOAD:
+        with contextlib.suppress(Exception):  # absent optional package: not preloaded
+            importlib.import_module(name)
+
+
+def _client(spec: dict[str, Any], handles: Any, index: int, start: Any, ready: Any,
+            out: Any) -> None:
+    handle = handles.get(timeout=60)
     env = Env(**spec["env"])
-    target = TARGETS[spec["target"]].build(env, **spec.get("options", {}))
+    try:
+        target = TARGETS[spec["target"]].build(env, **spec.get("options", {}))
+    except Exception as exc:
+        ready.put(f"{type(exc).__name__}: {exc}")
+        return
+    ready.put("")
     start.wait(60)
     errors: dict[str, int] = {}
     deadline = time.monotonic() + 120
@@ -65,15 +90,20 @@ def _client(spec: dict[str, Any], handle: str, index: int, start: Any, out: Any)
 def lost_updates_workload(spec: dict[str, Any]) -> Outcome:
     """Survivors of 4 × 250 concurrent appends to one session."""
     env = Env(**spec["env"])
+    _preload()
+    ctx = multiprocessing.get_context("fork")
+    start, ready, out, handles = ctx.Event(), ctx.Queue(), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(spec, handles, i, start, ready, out),
+                         daemon=True) for i in range(PROCS)]
+    for p in procs:  # forked before this process opens any connection or file
+        p.start()
     target = TARGETS[spec["target"]].build(env, **spec.get("options", {}))
     handle = target.create(make_payload() | {"items": []})
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(spec, handle, i, start, out))
-             for i in range(PROCS)]
-    for p in procs:
-        p.start()
-    time.sleep(1.0)
+    for _ in procs:
+        handles.put(handle)
+    problems = [ready.get(timeout=60) for _ in procs]  # every client connected
+    if any(problems):
+        raise RuntimeError(f"client failed to start: {next(p for p in problems if p)}")
     t0 = time.perf_counter()
     start.set()
     reported: dict[str, int] = {}

@@ -59,7 +59,7 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
         for name in ("sw_memory", "sw_sqlite", "sw_redis")
     ]
     specs.append({"group": "cycle", "name": "unix_rtt", "workload": "unix_rtt"})
-    seconds = 1.0 if p.quick else 3.0
+    seconds = 0.5 if p.quick else 2.0
     specs += [
         {"group": "cycle", "name": f"throughput:{name}", "workload": "throughput",
          "target": name, "procs": 4, "seconds": seconds,
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if not specs:
         ap.error("--only matched no workload")
     started = time.time()
+    load_start = round(os.getloadavg()[0], 2)
     scratch = Path(tempfile.mkdtemp(prefix="sw-bench-"))
     results: list[dict[str, Any]] = []
     redis_version = ""
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     meta = {"quick": args.quick, "started": started, "elapsed": time.time() - started,
-            "redis_version": redis_version, "argv": sys.argv[1:]}
+            "redis_version": redis_version, "argv": sys.argv[1:],
+            "load_start": load_start, "load_end": round(os.getloadavg()[0], 2)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results},
                                                       indent=1))
