@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import ipaddress
 import secrets
 import shutil
@@ -215,7 +216,7 @@ class RedisServer:
             ]  # fmt: skip
         return argv + list(self._extra_args)
 
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis[bytes]:
         """A plain redis-py client for assertions (authenticated when needed)."""
         return redis.Redis(
             host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
@@ -272,7 +273,8 @@ class RedisClusterProcess:
             for port in self.ports:
                 self._procs.append(self._spawn(port))
             for port, proc in zip(self.ports, self._procs, strict=True):
-                _wait_until(lambda p=port, q=proc: self._node_ping(p, q), f"cluster node {port} up")
+                ping = functools.partial(self._node_ping, port, proc)
+                _wait_until(ping, f"cluster node {port} up")
             self._create()
             _wait_until(self._state_ok, "cluster_state:ok on every node")
         except BaseException:
@@ -327,7 +329,7 @@ class RedisClusterProcess:
                     return False
         return True
 
-    def client(self) -> RedisCluster:
+    def client(self) -> RedisCluster[bytes]:
         """A plain redis-py cluster client for assertions."""
         return RedisCluster(host="127.0.0.1", port=self.ports[0], socket_timeout=5)
 

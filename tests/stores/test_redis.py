@@ -394,7 +394,11 @@ def test_kv_take_exactly_one_winner(store: RedisStore, clock: FrozenClock) -> No
     for round_ in range(5):
         key = hexkey(round_)
         store.kv_create(key, b"token", expires_at=clock() + 60)
-        results = race(8, lambda _i, key=key: store.kv_take(key))
+
+        def take(_i: int, k: str = key) -> object:
+            return store.kv_take(k)
+
+        results = race(8, take)
         assert results.count(b"token") == 1
         assert results.count(None) == 7
 
