@@ -87,7 +87,7 @@ class Authenticator:
         state.last_fail = now
         if state.fails < FAILS_BEFORE_LOCKOUT:
             return 0.0
-        duration = min(BASE_LOCKOUT * 2 ** state.lockouts, MAX_LOCKOUT)
+        duration = float(min(BASE_LOCKOUT * 2.0 ** state.lockouts, MAX_LOCKOUT))
         state.fails = 0
         state.lockouts += 1
         state.locked_until = now + duration

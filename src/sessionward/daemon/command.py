@@ -2,8 +2,9 @@
 
 ``sessionward serve`` (via :mod:`sessionward.cli.serve`, imported lazily by
 the CLI group) and ``python -m sessionward.daemon`` run this same command;
-it lives here so the daemon starts even without the rest of the CLI.  Unknown flags are errors; ``--flag=value`` and
-``--flag value`` both work (click).
+it lives here so the daemon starts even without the rest of the CLI.
+Unknown flags are errors; ``--flag=value`` and ``--flag value`` both work
+(click).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -110,7 +112,7 @@ def _say(line: str) -> None:
 @click.option("--unsafe-test-clock-file", type=click.Path(path_type=Path), hidden=True,
               help="TEST ONLY: read the time from this file (needs "
                    "SESSIONWARD_UNSAFE_TEST_CLOCK=1).")
-def serve(**opts: object) -> None:
+def serve(**opts: Any) -> None:
     """Run the sessionward daemon on a Unix socket (and optionally loopback TCP)."""
     from .server import run
 
@@ -130,25 +132,25 @@ def sanitize_config_error(exc: ConfigurationError) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)[:1000] or sanitize(exc)
 
 
-def _build_config(opts: dict[str, object]) -> DaemonConfig:
+def _build_config(opts: dict[str, Any]) -> DaemonConfig:
     data_dir = Path(str(opts["data_dir"])).absolute()
     token_files = {role: Path(str(opts[f"{role}_token_file"])).absolute()
                    for role in ("app", "admin") if opts[f"{role}_token_file"]}
     tcp = opts["tcp"]
-    key_dirs = _split_dirs(opts["allowed_key_dirs"])  # type: ignore[arg-type]
+    key_dirs = _split_dirs(opts["allowed_key_dirs"])
     return DaemonConfig(
         data_dir=data_dir, socket=_abs(opts["socket_path"]),
         socket_mode=_mode(str(opts["socket_mode"])),
         tcp=parse_tcp(str(tcp)) if tcp else None, pid_file=_abs(opts["pid_file"]),
-        key_file=_abs(opts["key_file"]), store_url=opts["store_url"],  # type: ignore[arg-type]
+        key_file=_abs(opts["key_file"]), store_url=opts["store_url"],
         allowed_key_dirs=tuple(p.absolute() for p in key_dirs),
         token_files=token_files,
-        tokens=_tokens(opts["flag_tokens"]),  # type: ignore[arg-type]
-        allow_uids=frozenset(opts["allow_uid"]),  # type: ignore[arg-type]
-        allow_gids=frozenset(opts["allow_gid"]),  # type: ignore[arg-type]
-        max_connections=int(opts["max_connections"]),  # type: ignore[call-overload]
-        idle_timeout=float(opts["idle_timeout"]),  # type: ignore[arg-type]
-        settings=_settings(opts["config_file"], opts["namespace"]),  # type: ignore[arg-type]
+        tokens=_tokens(opts["flag_tokens"]),
+        allow_uids=frozenset(opts["allow_uid"]),
+        allow_gids=frozenset(opts["allow_gid"]),
+        max_connections=int(opts["max_connections"]),
+        idle_timeout=float(opts["idle_timeout"]),
+        settings=_settings(opts["config_file"], opts["namespace"]),
         audit_file=_abs(opts["audit_file"]),
         test_clock_file=_abs(opts["unsafe_test_clock_file"]),
     )

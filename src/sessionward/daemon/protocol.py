@@ -349,7 +349,7 @@ def check_request_id(value: Any) -> str | int | None:
     if (type(value) is str and len(value) <= 128) or (
         type(value) is int and abs(value) < 2**53
     ):
-        return value  # type: ignore[no-any-return]  # narrowed by the type checks above
+        return value
     raise invalid("field 'id' must be a string (<= 128 chars) or an integer")
 
 

@@ -210,7 +210,8 @@ class Daemon:
                     writer.write(await self.respond(conn, raw))
                     await asyncio.wait_for(writer.drain(), self.config.idle_timeout)
             finally:
-                self._busy.discard(task)  # type: ignore[arg-type]
+                if task is not None:
+                    self._busy.discard(task)
 
     # -------------------------------------------------------------- requests
 
