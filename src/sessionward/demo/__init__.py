@@ -1,0 +1,95 @@
+"""The sessionward demo: a small Starlette app on the embedded SQLite store.
+
+``sessionward demo`` (or ``python -m sessionward.demo``) serves it on
+http://127.0.0.1:8000.  On first run it creates a private data directory
+(mode 0700, default ``./demo-data``) holding the session key (0600), the
+session store and the demo's users/events database.
+
+Development mode: the demo runs over plain http on loopback, so it uses
+``unsafe_dev_http=True`` and the cookie name ``session`` (a ``__Host-``
+cookie needs https).  Every page says so in its footer.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ..amanager import AsyncSessionManager
+from ..config import Settings
+from ..errors import ConfigurationError
+from ..keys import load_keyring, write_key_file
+from ..manager import SessionManager
+from ..stores.sqlite import SQLiteStore
+from ..throttle import Throttle
+from .app import Demo, build_app
+from .db import DemoDB
+
+__all__ = ["DEFAULT_DATA_DIR", "create_app", "demo_settings", "prepare_data_dir"]
+
+DEFAULT_DATA_DIR = Path("demo-data")
+DEV_OVERRIDES: dict[str, Any] = {
+    "namespace": "demo",
+    "cookie_name": "session",
+    "cookie_secure": False,
+    "unsafe_dev_http": True,
+}
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """Create ``data_dir`` (0700) or check that an existing one is private.
+
+    Raises:
+        ConfigurationError: the path is a symlink, not a directory, or
+            readable/writable by group or others.
+    """
+    if data_dir.is_symlink():
+        raise ConfigurationError(f"refusing demo data directory {data_dir}: it is a symlink")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode
+    if not stat.S_ISDIR(mode):
+        raise ConfigurationError(f"demo data directory {data_dir} is not a directory")
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"demo data directory {data_dir} is accessible by other users; "
+            f"run: chmod 700 {data_dir}"
+        )
+    return data_dir.resolve()
+
+
+def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings: ``SESSIONWARD_*`` environment, then the demo's dev-mode overrides.
+
+    Raises:
+        ConfigurationError: an invalid ``SESSIONWARD_*`` variable.
+    """
+    overrides = {**DEV_OVERRIDES, "key_file": str(data_dir / "session.key"),
+                 "store_url": f"sqlite:///{data_dir / 'sessions.db'}"}
+    return Settings.load(environ=os.environ if environ is None else environ,
+                         overrides=overrides)
+
+
+def create_app(data_dir: Path | str = DEFAULT_DATA_DIR, *,
+               environ: Mapping[str, str] | None = None) -> Starlette:
+    """Build the demo app over ``data_dir`` (created and keyed on first run).
+
+    Raises:
+        ConfigurationError: unsafe data directory or invalid settings.
+    """
+    root = prepare_data_dir(Path(data_dir))
+    settings = demo_settings(root, environ)
+    key_file = root / "session.key"
+    if not key_file.exists():
+        write_key_file(key_file)
+    keyring = load_keyring(key_file, settings.namespace)
+    store = SQLiteStore(root / "sessions.db")
+    manager = SessionManager(store, keyring, settings)
+    db = DemoDB(root / "demo.db")
+    manager.events.subscribe(db.on_event)
+    throttle = Throttle(store, keyring, namespace="login", events=manager.events)
+    return build_app(Demo(AsyncSessionManager(manager), db, throttle))
