@@ -160,13 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = cli.main(args, prog_name="sessionward", standalone_mode=False)
     except click.exceptions.Abort:
-        sys.stderr.write(_render.error_line("aborted; nothing was changed") + "\n")
+        sys.stderr.write("\n" + _render.error_line("aborted; nothing was changed") + "\n")
         return EXIT_ERROR
     except click.UsageError as exc:
         return _fail(exc, debug, EXIT_USAGE, exc.format_message() + " (see --help)")
     except click.ClickException as exc:
         return _fail(exc, debug, exc.exit_code or EXIT_ERROR, exc.format_message())
-    except (SessionError, OSError) as exc:  # the one top-level handler
+    except OSError as exc:  # the one top-level handler (with SessionError below)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(exc, debug, message=f"{exc.strerror or exc}{where}")
+    except SessionError as exc:
         return _fail(exc, debug)
     except KeyboardInterrupt:
         sys.stderr.write(_render.error_line("interrupted") + "\n")

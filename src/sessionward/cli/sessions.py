@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -120,6 +121,8 @@ def revoke_all_command(cli: CliContext, yes: bool, as_json: bool) -> None:
         typed = click.prompt(f"This logs out every user of namespace {namespace!r}. "
                              "Type the namespace to confirm", err=True, default="",
                              show_default=False)
+        if not sys.stdin.isatty():
+            click.echo(err=True)  # the answer was not echoed: end the prompt line
         if typed != namespace:
             raise click.ClickException("the namespace did not match; nothing was revoked")
     result = cli.backend().call("revoke-all")
