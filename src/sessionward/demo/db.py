@@ -134,6 +134,8 @@ class DemoDB:
         """EventHub subscriber: keep the account-relevant manager events."""
         if event.user is None or event.name not in EVENT_LABELS:
             return
+        if event.name == "rotated" and event.reason in ("login", "elevate"):
+            return  # already shown as "Signed in" / "Re-authenticated"
         if event.name == "revoked" and event.reason == "revoke_user":
             detail = f"{event.fields.get('count', 0)} other session(s) signed out"
         else:
