@@ -143,7 +143,9 @@ def measure_paired(
             warm = time_batch(fn, 20, done)
             done += 20
         sizes.append(int(max(20, min(max_cycles, round_seconds * 1e6 / max(warm, 0.1)))))
-    mine, base, ratios = [], [], []
+    mine: list[float] = []
+    base: list[float] = []
+    ratios: list[float] = []
     counter = 10_000
     for r in range(rounds):
         order = [(run, sizes[0], mine), (floor, sizes[1], base)]

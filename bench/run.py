@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 def _brief(res: dict[str, Any]) -> str:
     stats = res.get("stats")
     if res["status"] != "ok":
-        return res.get("message", "")[:70]
+        return str(res.get("message", ""))[:70]
     if stats:
-        unit = res.get("extra", {}).get("unit", "µs")
+        unit = str(res.get("extra", {}).get("unit", "µs"))
         return f"median {stats['median']:.1f} {unit}"
     return json.dumps(res.get("extra", {}))[:70]
 

@@ -59,7 +59,7 @@ def specs(quick: bool) -> list[dict[str, Any]]:
     timeout = 100 if quick else 1200
     out = [{"group": "scale", "name": f"scale:sw_{store}", "workload": "scale_sw",
             "store": store, "timeout": timeout} for store in ("sqlite", "redis")]
-    out.append({"group": "scale", "name": "scale:sw_daemon_rss", "workload": "scale_sw",
+    out.append({"group": "scale", "name": "scale:sw_daemon", "workload": "scale_sw",
                 "store": "daemon", "timeout": timeout})
     out.append({"group": "scale", "name": "scale:django_file_cleanup",
                 "workload": "scale_django_file", "timeout": timeout})
@@ -131,8 +131,7 @@ def _open(env: Env, store_name: str, clock: ShiftClock) -> tuple[Any, Any, Any]:
         store = _import("sessionward.stores.redis", "RedisStore").from_url(
             env.redis_url, clock=clock)
     else:
-        _import("sessionward.remote", "RemoteSessionManager")
-        raise Unavailable("daemon RSS at scale: hook present, daemon benchmark not wired yet")
+        raise Unavailable(f"no scale setup for store {store_name!r}")
     return manager_cls(store, shared_keyring(env), clock=clock), store, manager_cls
 
 
@@ -226,9 +225,41 @@ def _cleanup_with_probe(manager: Any, env: Env) -> tuple[float, int, dict[str, f
 # ---------------------------------------------------------------- workloads
 
 
+def scale_daemon(spec: dict[str, Any], env: Env) -> Outcome:
+    """The daemon serving many sessions: its RSS and load latency at small and
+    large totals (SQLite behind it; filler inserted into its database)."""
+    from bench.sw import daemon_rss_kib, sw_daemon
+
+    sz = Sizes.of(env.quick)
+    target = sw_daemon(env)
+    manager = target.manager
+    db = f"{env.workdir}/daemon/sessions.db"
+    cookies = _real_sessions(manager, sz.sample)
+    conn = sqlite3.connect(db)
+    blob = bytes(conn.execute("SELECT blob FROM sw_sessions LIMIT 1").fetchone()[0])
+    conn.close()
+    live = time.time() + 10 * 86400
+    x: dict[str, Any] = {"small": sz.small, "large": sz.large,
+                         "daemon_rss_idle_mib": daemon_rss_kib(env) / 1024}
+    _sqlite_fill(db, blob, sz.small - sz.sample, live)
+    small = _load_latency(manager, cookies, spec["rounds"])
+    x["daemon_rss_small_mib"] = daemon_rss_kib(env) / 1024
+    _sqlite_fill(db, blob, sz.large - sz.small, live)
+    large = _load_latency(manager, cookies, spec["rounds"])
+    x["daemon_rss_large_mib"] = daemon_rss_kib(env) / 1024
+    x.update(load_us_small=small["median"], load_us_large=large["median"],
+             load_ratio_large_vs_small=large["median"] / small["median"])
+    target.close()
+    x["series"] = [{"kind": "load", "label": "daemon: load µs", "x": [sz.small, sz.large],
+                    "y": [small["median"], large["median"]]}]
+    return Outcome(spec["name"], extra=x)
+
+
 def scale_sw_workload(spec: dict[str, Any]) -> Outcome:
     """Load latency, cleanup and revoke_user at small and large totals."""
     env = Env(**spec["env"])
+    if spec["store"] == "daemon":
+        return scale_daemon(spec, env)
     sz = Sizes.of(env.quick)
     clock = ShiftClock()
     manager, store, _ = _open(env, spec["store"], clock)
@@ -307,7 +338,7 @@ def scale_django_file_workload(spec: dict[str, Any]) -> Outcome:
     from bench.peers.django_sessions import django_file
 
     target = django_file(env)
-    from django.conf import settings
+    from django.conf import settings  # type: ignore[import-untyped]
 
     handle = target.create(make_payload())
     folder = Path(settings.SESSION_FILE_PATH)

@@ -169,17 +169,18 @@ def sw_redis(env: Env, mode: str = "plain", count: bool = False) -> SessionwardT
 def _start_daemon(env: Env) -> Path:
     """Start ``sessionward serve --data-dir DIR`` once per workload directory.
 
-    The process that starts it (the workload's parent) stops it at exit;
-    client processes find it already running.
+    First run bootstraps DIR (key, app/admin tokens, ``sessions.db``,
+    ``sessionward.sock``).  The process that starts the daemon (the workload's
+    parent) stops it at exit; client processes find it already running.
     """
     data_dir = Path(env.workdir) / "daemon"
-    marker = data_dir / "bench.started"
+    marker = Path(env.workdir) / "daemon.started"
     if marker.exists():
         return data_dir
-    data_dir.mkdir(exist_ok=True)
     exe = shutil.which("sessionward", path=str(Path(sys.executable).parent)) or "sessionward"
+    log = open(Path(env.workdir) / "daemon.log", "wb")
     proc = subprocess.Popen([exe, "serve", "--data-dir", str(data_dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
 
     def stop() -> None:
         proc.terminate()
@@ -187,26 +188,41 @@ def _start_daemon(env: Env) -> Path:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
     atexit.register(stop)
-    deadline = time.monotonic() + 15
-    while not any(data_dir.glob("*.sock")):
+    deadline = time.monotonic() + 20
+    while not (data_dir / "sessionward.sock").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise Unavailable("daemon: `sessionward serve` did not open a socket")
+            raise Unavailable("daemon: `sessionward serve` did not open its socket: "
+                              + (Path(env.workdir) / "daemon.log").read_text()[-300:])
         time.sleep(0.05)
     marker.touch()
     return data_dir
 
 
+def daemon_rss_kib(env: Env) -> int:
+    """Current RSS of the workload's daemon (from its pid file), or -1."""
+    try:
+        pid = int((Path(env.workdir) / "daemon" / "sessionward.pid").read_text().split()[0])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return -1
+
+
 def sw_daemon(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
     """sessionward through the daemon over its Unix socket (SQLite behind it).
 
-    Hook: plugs in as soon as ``sessionward.remote.RemoteSessionManager``
-    imports; until then this row reads "daemon: not available yet".
+    The daemon seals and opens records (encryption on, as embedded); the
+    client sends cookies and data over ``DIR/sessionward.sock``.
     """
     remote = _import("sessionward.remote", "RemoteSessionManager")
     data_dir = _start_daemon(env)
-    connect = getattr(remote, "from_data_dir", None) or getattr(remote, "connect", None)
-    if connect is None:
-        raise Unavailable("daemon: RemoteSessionManager has no from_data_dir/connect yet")
-    return SessionwardTarget(connect(str(data_dir)), "daemon", mode)
+    manager = remote.from_url(f"sessionward://{data_dir / 'sessionward.sock'}",
+                              token_file=str(data_dir / "tokens" / "app.token"),
+                              admin_token=(data_dir / "tokens" / "admin.token").read_text()
+                              .strip())
+    return SessionwardTarget(manager, "daemon", mode)

@@ -32,7 +32,7 @@ class FlaskSessionTarget(Target):
             **config,
         )
         flask_session.Session(self.app)
-        self.iface = self.app.session_interface
+        self.iface: Any = self.app.session_interface
         self.cookie_name = self.app.config["SESSION_COOKIE_NAME"]
         self._environs: dict[str, dict[str, Any]] = {}
 
@@ -41,9 +41,12 @@ class FlaskSessionTarget(Target):
 
         key = sid or ""
         if key not in self._environs:
-            headers = {"Cookie": f"{self.cookie_name}={sid}"} if sid else {}
+            headers = [("Cookie", f"{self.cookie_name}={sid}")] if sid else []
             self._environs[key] = EnvironBuilder(headers=headers).get_environ()
         return self.app.request_class(dict(self._environs[key]))
+
+    def _open(self, sid: str | None) -> Any:
+        return self.iface.open_session(self.app, self._request(sid))
 
     def _save(self, sess: Any) -> str:
         resp = self.app.response_class()
@@ -51,23 +54,23 @@ class FlaskSessionTarget(Target):
         return str(sess.sid)
 
     def create(self, data: dict[str, Any]) -> str:
-        sess = self.iface.open_session(self.app, self._request(None))
+        sess = self._open(None)
         sess.update(data)
         return self._save(sess)
 
     def cycle(self, handle: str, value: int) -> str:
-        sess = self.iface.open_session(self.app, self._request(handle))
+        sess = self._open(handle)
         sess["counter"] = value
         return self._save(sess)
 
     def append(self, handle: str, item: Any) -> dict[str, Any]:
-        sess = self.iface.open_session(self.app, self._request(handle))
+        sess = self._open(handle)
         sess["items"] = [*sess.get("items", []), item]
         self._save(sess)
         return {}
 
     def read(self, handle: str) -> dict[str, Any]:
-        return dict(self.iface.open_session(self.app, self._request(handle)))
+        return dict(self._open(handle))
 
 
 def flask_redis(env: Env) -> FlaskSessionTarget:

@@ -24,7 +24,7 @@ class StarsessionsTarget(Target):
         from starsessions.stores.redis import RedisStore
 
         self.loop = asyncio.new_event_loop()
-        self.conn = Redis(host=env.redis_host, port=env.redis_port)
+        self.conn: Any = Redis(host=env.redis_host, port=env.redis_port)
         self.sstore = RedisStore(connection=self.conn)
         self.serializer = JsonSerializer()
 
