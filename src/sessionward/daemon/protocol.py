@@ -177,6 +177,7 @@ class Field:
         required: the field must be present.
         nullable: ``null`` is accepted (and means "absent").
         max_len: longest accepted string (characters).
+        min_len: shortest accepted string.
         lo / hi: bounds of an ``int`` or ``num``.
         choices: allowed values of an ``enum``.
         schema: for ``obj``, the schema of its members (``None``: any members).
@@ -186,6 +187,7 @@ class Field:
     required: bool = False
     nullable: bool = False
     max_len: int = 256
+    min_len: int = 0
     lo: float = 0
     hi: float = 2**53
     choices: tuple[str, ...] = ()
@@ -202,7 +204,7 @@ _CLIENT: Schema = {
     "correlation_id": Field("str", nullable=True, max_len=128),
 }
 _CLIENT_F = Field("obj", nullable=True, schema=_CLIENT)
-_USER = Field("str", required=True, max_len=256)
+_USER = Field("str", required=True, max_len=256, min_len=1)
 _STATE: Schema = {
     "cookie": Field("str", nullable=True, max_len=128),
     "version": Field("int", nullable=True),
@@ -300,8 +302,8 @@ def _check_kind(name: str, spec: Field, value: Any) -> None:
     }.get(kind, False)
     if not ok:
         raise invalid(f"field {name!r} must be of type {'string' if kind == 'enum' else kind}")
-    if type(value) is str and len(value) > spec.max_len:
-        raise invalid(f"field {name!r} is longer than {spec.max_len} characters")
+    if type(value) is str and not spec.min_len <= len(value) <= spec.max_len:
+        raise invalid(f"field {name!r} must be {spec.min_len} to {spec.max_len} characters")
     if kind == "enum" and value not in spec.choices:
         raise invalid(f"field {name!r} must be one of {', '.join(spec.choices)}")
     if kind in ("int", "num") and not spec.lo <= value <= spec.hi:
