@@ -8,7 +8,7 @@ URL                             store
 ``redis://host:port/db``        :class:`~sessionward.stores.redis.RedisStore`
 ``rediss://…``                  Redis over TLS
 ``unix:///path/redis.sock``     Redis over a Unix socket (redis-py's convention)
-``redis+cluster://host:port``   Redis Cluster
+``redis+cluster://host:port``   Redis Cluster (``rediss+cluster://`` over TLS)
 ``memory://``                   :class:`~sessionward.stores.memory.MemoryStore`
 =============================== ================================================
 
@@ -38,6 +38,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "rediss": ("sessionward.stores.redis", "RedisStore", "redis"),
     "unix": ("sessionward.stores.redis", "RedisStore", "redis"),
     "redis+cluster": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "rediss+cluster": ("sessionward.stores.redis", "RedisStore", "redis"),
 }
 
 

@@ -1,0 +1,69 @@
+# sessionward — the two commands of the README, plus the long runs.
+#   make demo   set everything up and run the demo app on the embedded SQLite default
+#   make test   set everything up (incl. redis-server and chromium via apt-get) and run every test
+#   make bench / make bench-quick / make soak   measurements and long runs (not part of `make test`)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak walkthrough clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sessionward needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@touch $@
+
+# Real services the tests start on loopback: redis-server/redis-cli (single node and a
+# 3-master cluster) and Debian's chromium for the browser tests.  Installed when missing.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# Debian's redis-server package starts a system instance; the tests never use it.
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v chromium >/dev/null \
+	  || { echo "system dependencies missing (redis-server, redis-cli, chromium)"; exit 1; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+test: $(STAMP) system-deps lint typecheck
+	CI=$${CI:-1} $(BIN)/pytest -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -m "not slow and not browser"
+
+demo: $(STAMP)
+	$(BIN)/sessionward demo --data-dir demo-data
+
+walkthrough: $(STAMP)
+	$(BIN)/python -m sessionward.walkthrough
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP) system-deps
+	$(BIN)/python -m bench.run --quick
+
+# Long runs: hypothesis with many more examples, and the multi-process races 10 times over.
+soak: $(STAMP) system-deps
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -p no:cacheprovider tests/test_ids.py tests/test_codec.py \
+	  tests/test_record.py tests/daemon
+	for i in 1 2 3 4 5 6 7 8 9 10; do \
+	  $(BIN)/pytest -p no:cacheprovider -q -m slow tests/contract || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache demo-data
