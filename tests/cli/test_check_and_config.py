@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli._harness import EXE, Cli, one_line_error
 
 from sessionward.checks import CATALOGUE
+
+from cli._harness import EXE, Cli, one_line_error
 
 FINDING_KEYS = {"id", "severity", "title", "message", "fix"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from cli._harness import Cli, one_line_error
-
 from sessionward.keys import load_keyring
+
+from cli._harness import Cli, one_line_error
 
 
 def _mode(path: Path) -> int:

@@ -6,10 +6,10 @@ import json
 import stat
 from pathlib import Path
 
-from cli._harness import Cli, ManagerFactory, login, one_line_error
-
 from sessionward.keys import load_keyring
 from sessionward.record import envelope_key_id
+
+from cli._harness import Cli, ManagerFactory, login, one_line_error
 
 
 def _key_file(cli: Cli) -> Path:

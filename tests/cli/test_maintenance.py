@@ -6,11 +6,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from cli._harness import Cli, ManagerFactory, login, one_line_error, past
-
 from sessionward.events import Event
 from sessionward.sinks.audit_file import AuditFileSink
 from sessionward.throttle import Throttle
+
+from cli._harness import Cli, ManagerFactory, login, one_line_error, past
 
 STATS_KEYS = {"namespace", "sessions", "store", "keys", "audit"}
 

@@ -35,7 +35,7 @@ class DaemonError(SessionError):
     """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(f"{message} [{code}]")
         self.code = code
 
 

@@ -20,13 +20,17 @@ from ._render import json_option
 def cleanup_command(cli: CliContext, batch: int, as_json: bool) -> None:
     """Delete expired records in short batches (safe while the app serves traffic)."""
     backend = cli.backend()
+    # Locally one call per batch drives the progress bar; the daemon's admin
+    # schema takes only ``batch``, so there one call runs every batch.
+    fields: dict[str, int] = {"batch": batch} if cli.is_remote() else {
+        "batch": batch, "max_batches": 1}
     removed = batches = 0
     native = False
     with _render.progress() as bar:
         task = bar.add_task("removing expired records", total=None)
         done = False
         while not done:
-            step = backend.call("cleanup", batch=batch, max_batches=1)
+            step = backend.call("cleanup", **fields)
             removed, batches = removed + step["removed"], batches + step["batches"]
             done, native = bool(step["done"]), bool(step["native_ttl"])
             bar.update(task, completed=removed)
