@@ -31,7 +31,7 @@ from sessionward._clock import FrozenClock
 from sessionward.remote import RemoteSessionManager
 
 READY = "sessionward daemon ready"
-START_SECONDS = 30.0
+START_SECONDS = 60.0
 
 
 class DaemonProcess:
@@ -179,6 +179,11 @@ class RawClient:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+    def __del__(self) -> None:
+        # Tests often call ``daemon.client().call(...)`` inline: close on GC so
+        # no ResourceWarning (an error under filterwarnings=error) is raised.
+        self.close()
 
 
 class _ClockedRemote(RemoteSessionManager):
