@@ -182,9 +182,9 @@ def build_flask(manager: SessionManager) -> Any:
 
 
 def build_django(manager: SessionManager) -> Any:
-    from integrations.django_app import wsgi_application
-
     from sessionward.integrations.django.backend import configure_manager
+
+    from integrations.django_app import wsgi_application
 
     configure_manager(manager)
     return wsgi_application()

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integrations.apps import BUILDERS
-from integrations.harness import FlakyStore, serve_asgi, serve_wsgi
 from sessionward import SessionManager, Settings
 from sessionward._clock import FrozenClock
 from sessionward.keys import KeyRing
 from sessionward.stores.sqlite import SQLiteStore
+
+from integrations.apps import BUILDERS
+from integrations.harness import FlakyStore, serve_asgi, serve_wsgi
 
 NAME = "__Host-session"
 FRAMEWORKS = list(BUILDERS)

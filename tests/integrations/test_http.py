@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from integrations.conftest import NAME, Site, cookie_value, cookies_set
 from sessionward import ids
+
+from integrations.conftest import NAME, Site, cookie_value, cookies_set
 
 
 def attrs(header: str) -> dict[str, str]:
@@ -119,7 +120,7 @@ def test_t08_absolute_timeout_despite_activity(site: Site) -> None:
 
 def test_t22_parallel_requests_during_periodic_rotation(site: Site) -> None:
     """Grace: five in-flight requests with the old ID all succeed and share one successor."""
-    jar, old = logged_in(site)
+    _, old = logged_in(site)
     interval = site.manager.settings.rotation_interval
     assert interval is not None
     site.clock.advance(interval.total_seconds() + 1)
@@ -199,3 +200,48 @@ def test_t23_lookalike_and_duplicate_cookies(site: Site) -> None:
         assert cookies_set(r) == [], header
     ok = anon.client.get("/whoami", headers={"Cookie": f"other=1; {NAME}={good}"})
     assert ok.text.startswith("user=alice")
+
+
+def test_websocket_without_valid_session_is_refused() -> None:
+    """A WebSocket handshake with a forged or missing session closes with 1008 before accept.
+
+    (uvicorn's WebSocket support needs the ``websockets`` package, which is not
+    installed; this drives the ASGI middleware directly with real messages.)
+    """
+    import asyncio
+
+    from sessionward.integrations.asgi import SessionMiddleware
+    from sessionward.testing import memory_manager
+
+    mgr = memory_manager(namespace="test")
+    reached: list[object] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(scope["sessionward.session"])
+
+    async def handshake(cookie: str | None) -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+        headers = [(b"cookie", f"{NAME}={cookie}".encode())] if cookie else []
+        scope = {"type": "websocket", "path": "/ws", "headers": headers,
+                 "client": ("127.0.0.1", 5000), "scheme": "ws"}
+
+        async def receive() -> dict[str, object]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await SessionMiddleware(app, mgr)(scope, receive, send)
+        return sent
+
+    forged = ids.cookie_value(ids.new_session_id(), mgr.keyring.active)
+    for cookie in (None, forged, "junk"):
+        assert asyncio.run(handshake(cookie)) == [{"type": "websocket.close", "code": 1008}]
+    assert reached == []
+    live = mgr.new()
+    mgr.login(live, USER_FOR_WS)
+    assert asyncio.run(handshake(live.cookie_value)) == []
+    assert len(reached) == 1
+
+
+USER_FOR_WS = "alice"

@@ -1,0 +1,190 @@
+"""``SESSION_ENGINE = "sessionward.integrations.django.backend"``.
+
+:class:`SessionStore` adapts Django's ``SessionBase`` API onto a
+:class:`~sessionward.SessionManager`:
+
+- the "session key" Django puts in the cookie is the sessionward cookie value;
+- ``cycle_key()`` (called by ``django.contrib.auth.login``) becomes a
+  sessionward ``login`` at save time (new ID, old one dead, user indexed for
+  "your devices" and ``revoke_user``); ``flush()`` becomes ``logout``;
+- a store outage is recorded (``sw_store_down``) so the guard middleware
+  answers 503 instead of Django's 500.
+
+The manager comes from ``settings.SESSIONWARD`` (built once, lazily), or from
+:func:`configure_manager` (tests, custom builds, the daemon's
+``RemoteSessionManager``).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from typing import Any
+
+from django.conf import settings as django_settings  # type: ignore[import-untyped]
+from django.contrib.sessions.backends.base import SessionBase  # type: ignore[import-untyped]
+
+from ...client import ClientInfo
+from ...config import Settings
+from ...errors import SessionGoneError, StoreError
+from ...manager import SessionManager
+from ...session import Session
+
+AUTH_USER_KEY = "_auth_user_id"
+current_client: ContextVar[ClientInfo | None] = ContextVar("sessionward_client", default=None)
+_manager: SessionManager | None = None
+_lock = threading.Lock()
+
+
+def settings_from_django() -> Settings:
+    """``settings.SESSIONWARD`` (a dict of Settings values) as :class:`Settings`.
+
+    Raises:
+        ConfigurationError: unknown key or bad value.
+    """
+    return Settings.from_mapping(getattr(django_settings, "SESSIONWARD", {}),
+                                 source="settings.SESSIONWARD")
+
+
+def configure_manager(manager: SessionManager | None) -> None:
+    """Use ``manager`` for every request (``None``: rebuild from settings)."""
+    global _manager
+    with _lock:
+        _manager = manager
+
+
+def get_manager() -> SessionManager:
+    """The process-wide manager (built from ``settings.SESSIONWARD`` on first use).
+
+    Raises:
+        ConfigurationError: invalid settings, key file or store URL.
+    """
+    global _manager
+    with _lock:
+        if _manager is None:
+            conf = settings_from_django()
+            _manager = SessionManager.from_url(conf.store_url, settings=conf)
+        return _manager
+
+
+class SessionStore(SessionBase):  # type: ignore[misc]  # django ships no types
+    """Django's session API over a sessionward session."""
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        self._sw: Session | None = None
+        self._cycle = False
+        self.sw_ended: Session | None = None
+        self.sw_store_down = False
+
+    # ---------------------------------------------------------- plumbing
+
+    def _raw_key(self) -> str | None:
+        value = getattr(self, "_session_key", None)
+        return value if isinstance(value, str) else None
+
+    def _validate_session_key(self, key: Any) -> bool:
+        return isinstance(key, str) and bool(key)
+
+    def sw_session(self) -> Session:
+        """The underlying session (loaded on first use).
+
+        Raises:
+            StoreError: the store is down.
+        """
+        if self._sw is None:
+            mgr = get_manager()
+            key = self._raw_key()
+            client = current_client.get()
+            loaded = mgr.load(key, client=client) if key else None
+            self._sw = loaded if loaded is not None else mgr.new(client=client)
+            if self._sw.cookie_changed:
+                self.modified = True
+        return self._sw
+
+    @property
+    def sw_current(self) -> Session | None:
+        """The session if it was opened during this request."""
+        return self._sw
+
+    def _get_session(self, no_load: bool = False) -> dict[str, Any]:
+        self.accessed = True
+        try:
+            return self.sw_session().data_snapshot()
+        except StoreError:
+            self.sw_store_down = True
+            raise
+
+    _session = property(_get_session)
+
+    @property
+    def session_key(self) -> str | None:
+        """The cookie value Django's middleware sends (``None`` while unstored)."""
+        return self._sw.cookie_value if self._sw is not None else self._raw_key()
+
+    def is_empty(self) -> bool:
+        if self._sw is None:
+            return self._raw_key() is None
+        return self._sw.is_new and not self._sw.data_snapshot()
+
+    # ------------------------------------------------------- SessionBase
+
+    def load(self) -> dict[str, Any]:
+        return self.sw_session().data_snapshot()
+
+    def exists(self, session_key: str) -> bool:
+        return get_manager().load(session_key) is not None
+
+    def create(self) -> None:
+        self._sw = get_manager().new(client=current_client.get())
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        try:
+            self._save()
+        except StoreError:
+            self.sw_store_down = True
+        except SessionGoneError:
+            if self._sw is not None:
+                self._sw.ended = True
+                self.sw_ended = self._sw
+
+    def _save(self) -> None:
+        session, mgr = self.sw_session(), get_manager()
+        if session.ended:
+            return
+        uid = session.data_snapshot().get(AUTH_USER_KEY)
+        if uid is not None and session.user != str(uid):
+            mgr.login(session, str(uid))
+        elif self._cycle and not session.is_new:
+            mgr.rotate(session, reason="cycle_key")
+        self._cycle = False
+        mgr.save(session)
+
+    def delete(self, session_key: str | None = None) -> None:
+        mgr = get_manager()
+        if session_key is None or session_key == self.session_key:
+            session = self.sw_session()
+            mgr.logout(session)
+            self.sw_ended = session
+            return
+        other = mgr.load(session_key)
+        if other is not None:
+            mgr.destroy(other)
+
+    def cycle_key(self) -> None:
+        self.sw_session()
+        self._cycle = True
+        self.modified = True
+
+    def flush(self) -> None:
+        if self._sw is not None or self._raw_key():
+            self.delete()
+        self._sw = get_manager().new(client=current_client.get())
+        self._session_key = None
+        self.modified = True
+        self.accessed = True
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        get_manager().cleanup()
