@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\n" + _render.error_line("aborted; nothing was changed") + "\n")
         return EXIT_ERROR
     except click.UsageError as exc:
+        if exc.ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
+            click.echo(exc.ctx.get_help())  # bare `sessionward` / `sessionward audit`
+            return EXIT_USAGE
         return _fail(exc, debug, EXIT_USAGE, exc.format_message() + " (see --help)")
     except click.ClickException as exc:
         return _fail(exc, debug, exc.exit_code or EXIT_ERROR, exc.format_message())
