@@ -20,6 +20,7 @@ HOST = "127.0.0.1"
 def demo(data_dir: Path, port: int) -> None:
     """Run the demo web application on http://127.0.0.1:PORT (plain http, dev mode).
 
+    \f
     Raises:
         click.ClickException: the data directory or settings are unusable.
     """
