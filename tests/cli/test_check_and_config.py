@@ -176,3 +176,9 @@ class TestLazyCommands:
                      "unlock", "keygen", "rotate-keys", "retire-key", "check", "audit"):
             assert f"  {name} " in out
         assert EXE.exists()
+
+    def test_bare_invocation_prints_help(self, cli: Cli) -> None:
+        """`sessionward` alone prints the usage (exit 2), never a traceback."""
+        result = cli()
+        assert result.code == 2 and "Usage: sessionward" in result.out
+        assert "Traceback" not in result.err
