@@ -14,6 +14,7 @@ Fairness rules applied everywhere:
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 RESULT_PREFIX = "BENCH_RESULT "
 SESSION_TTL = 3600
-WARMUP_SECONDS = 0.25
+WARMUP_SECONDS = float(os.environ.get("SW_BENCH_WARMUP", "0.25"))
 """Warm-up per workload: caches, connections, CPU frequency, the store's own start-up."""
 
 

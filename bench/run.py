@@ -43,7 +43,7 @@ class Profile:
     @classmethod
     def of(cls, quick: bool) -> Profile:
         if quick:
-            return cls(True, 5, 0.12, 3000, 60)
+            return cls(True, 5, 0.1, 3000, 60)
         return cls(False, 7, 0.6, 30000, 600)
 
 
@@ -59,7 +59,7 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
         for name in ("sw_memory", "sw_sqlite", "sw_redis")
     ]
     specs.append({"group": "cycle", "name": "unix_rtt", "workload": "unix_rtt"})
-    seconds = 0.5 if p.quick else 2.0
+    seconds = 0.3 if p.quick else 2.0
     specs += [
         {"group": "cycle", "name": f"throughput:{name}", "workload": "throughput",
          "target": name, "procs": 4, "seconds": seconds,
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     args = ap.parse_args(argv)
     profile = Profile.of(args.quick)
+    if args.quick:
+        os.environ["SW_BENCH_WARMUP"] = "0.15"
     specs = selected(all_specs(profile), args.only)
     if not specs:
         ap.error("--only matched no workload")

@@ -333,24 +333,23 @@ def scale_django_file_workload(spec: dict[str, Any]) -> Outcome:
     """Django file backend ``clear_expired`` with a fixed expired count at two totals."""
     env = Env(**spec["env"])
     sz = Sizes.of(env.quick)
-    small, large = (sz.small, sz.small * 5) if env.quick else (sz.small, sz.small * 10)
+    small, large = (sz.small // 2, sz.small * 2) if env.quick else (sz.small, sz.small * 10)
     expired = sz.expired_small
     from bench.peers.django_sessions import django_file
 
     target = django_file(env)
-    from django.conf import settings  # type: ignore[import-untyped]
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
     handle = target.create(make_payload())
     folder = Path(settings.SESSION_FILE_PATH)
     prefix = settings.SESSION_COOKIE_NAME
     body = (folder / f"{prefix}{handle}").read_bytes()
     old = time.time() - settings.SESSION_COOKIE_AGE - 60
-    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     present = 1
     points = []
     for total in (small, large):
         for i in range(total - present):
-            key = "".join(secrets.choice(alphabet) for _ in range(32))
+            key = secrets.token_hex(16)  # 32 chars of [0-9a-f]: a valid Django key
             path = folder / f"{prefix}{key}"
             path.write_bytes(body)
             if i < expired:

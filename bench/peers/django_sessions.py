@@ -17,8 +17,8 @@ from bench.targets import Env, Target, shared_secret
 
 
 def _configure(env: Env, engine: str) -> None:
-    import django  # type: ignore[import-untyped]
-    from django.conf import settings  # type: ignore[import-untyped]
+    import django  # type: ignore[import-untyped,unused-ignore]
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
     settings.configure(
         SECRET_KEY=shared_secret(env).hex(),
@@ -87,7 +87,7 @@ class DjangoTarget(Target):
 
 def django_db(env: Env) -> DjangoTarget:
     t = DjangoTarget(env, "django.contrib.sessions.backends.db", "sqlite")
-    from django.core.management import call_command  # type: ignore[import-untyped]
+    from django.core.management import call_command  # type: ignore[import-untyped,unused-ignore]
 
     call_command("migrate", "sessions", verbosity=0)
     return t
