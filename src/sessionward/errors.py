@@ -154,6 +154,36 @@ class ProtocolError(SessionError):
         self.code = code
 
 
+class SignatureError(SessionError):
+    """A signed request was refused; ``code`` is a stable machine token."""
+
+    code = "invalid_signature"
+
+
+class MissingSignatureError(SignatureError):
+    """A signature header is absent or malformed."""
+
+    code = "missing_signature"
+
+
+class BadSignatureError(SignatureError):
+    """The MAC does not match (wrong secret, or the request was altered)."""
+
+    code = "bad_signature"
+
+
+class StaleRequestError(SignatureError):
+    """The timestamp is outside the accepted window."""
+
+    code = "stale_timestamp"
+
+
+class ReplayedRequestError(SignatureError):
+    """The nonce was already used inside the window."""
+
+    code = "replayed_nonce"
+
+
 class SessionWarning(UserWarning):
     """Visible-by-default warning for risky but allowed configurations."""
 

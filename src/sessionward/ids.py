@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -36,10 +35,6 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def new_session_id() -> str:
     """A fresh 256-bit session ID from the OS CSPRNG."""
     return _b64(secrets.token_bytes(ID_BYTES))
@@ -59,7 +54,7 @@ def successor_id(old_id: str, nonce: bytes, key: Key) -> str:
 
 def cookie_mac(session_id: str, key: Key) -> str:
     """The 22-character MAC part of a cookie value."""
-    return _b64(key.mac(key.cookie_key, session_id.encode())[:MAC_BYTES])
+    return _b64(hmac.digest(key.cookie_key, session_id.encode(), "sha256")[:MAC_BYTES])
 
 
 def cookie_value(session_id: str, key: Key) -> str:
@@ -94,19 +89,26 @@ def parse_cookie_value(value: object, ring: KeyRing) -> tuple[str, Key] | None:
     return (session_id, found) if found is not None else None
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Unpadded base64 of 32 bytes leaves 2 unused low bits in the last character, of 16
+# bytes 4: a value is canonical iff those bits are zero (else two strings would decode
+# to the same bytes).
+_CANONICAL_LAST = {
+    ID_BYTES: frozenset(c for i, c in enumerate(_ALPHABET) if i % 4 == 0),
+    MAC_BYTES: frozenset(c for i, c in enumerate(_ALPHABET) if i % 16 == 0),
+}
+
+
 def _canonical(text: str, size: int) -> bool:
-    try:
-        raw = _unb64(text)
-    except (binascii.Error, ValueError):
-        return False
-    return len(raw) == size and _b64(raw) == text
+    """``text`` (already of the right length and alphabet) is canonical base64."""
+    return text[-1] in _CANONICAL_LAST[size]
 
 
 def storage_key(session_id: str, key: Key) -> str:
     """The keyed hash under which a session is stored (64 hex chars)."""
-    return hmac.new(
-        key.lookup_key, key.namespace.encode() + b"\x00" + session_id.encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.digest(
+        key.lookup_key, key.namespace.encode() + b"\x00" + session_id.encode(), "sha256"
+    ).hex()
 
 
 def user_key(user: str, key: Key) -> str:

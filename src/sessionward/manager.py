@@ -232,7 +232,7 @@ class SessionManager:
         session_id, key = parsed
         skey = ids.storage_key(session_id, key)
         if mode != "exclusive":
-            return self._load_id(session_id, key, skey, client, mode)
+            return self._load_id(session_id, key, skey, client, mode, cookie=str(cookie_value))
         return self._load_exclusive(session_id, key, skey, client)
 
     def _load_exclusive(self, session_id: str, key: Key, skey: str,
@@ -269,7 +269,9 @@ class SessionManager:
         )
 
     def _load_id(self, session_id: str, key: Key, skey: str, client: ClientInfo | None,
-                 mode: OpenMode, *, forwarded: bool = False, depth: int = 0) -> Session | None:
+                 mode: OpenMode, *, forwarded: bool = False, depth: int = 0,
+                 cookie: str | None = None) -> Session | None:
+        """Load by ID; ``cookie`` is the already-verified cookie value, if at hand."""
         stored = self.store.load(skey)
         if stored is None:
             self.invalid(InvalidReason.UNKNOWN, client)
@@ -283,10 +285,10 @@ class SessionManager:
             return None
         if opened.meta.kind == TOMBSTONE:
             return _rotation.follow(self, session_id, key, opened, client, mode, depth)
-        return self._activate(session_id, key, opened, client, mode, forwarded)
+        return self._activate(session_id, key, opened, client, mode, forwarded, cookie)
 
     def _activate(self, session_id: str, key: Key, opened: Opened, client: ClientInfo | None,
-                  mode: OpenMode, forwarded: bool) -> Session | None:
+                  mode: OpenMode, forwarded: bool, cookie: str | None) -> Session | None:
         now = self.clock()
         meta = opened.meta
         if now >= meta.absolute or now >= opened.last_activity + meta.idle:
@@ -304,7 +306,7 @@ class SessionManager:
             return None
         session = Session(self, meta=meta, data=data, data_json=opened.data_json, mode=mode,
                           client=client)
-        session._bind(session_id, ids.cookie_value(session_id, key), opened.key,
+        session._bind(session_id, cookie or ids.cookie_value(session_id, key), opened.key,
                       opened.stored.version)
         return self._after_load(session, opened, forwarded)
 
@@ -584,12 +586,14 @@ class SessionManager:
     # ------------------------------------------------------- auth lifecycle
 
     def login(self, session: Session, user: str, *, level: int = 1, pending: bool = False,
-              keep_data: bool = True) -> Session:
+              keep_data: bool = True, fresh: bool = True) -> Session:
         """Attach ``user`` and rotate to a new ID; the old ID is dead at once.
 
         ``keep_data`` carries the data over, except when a *different* user
         was logged in (then it starts empty).  ``pending=True`` records a
         half-open login (e.g. MFA pending): never fully authenticated.
+        ``fresh=False`` (remember-me) records no ``auth_time``, so
+        ``require_recent_auth`` still asks for the password.
 
         Raises:
             SessionLimitError: ``max_sessions_per_user`` reached with policy ``reject``.
@@ -602,7 +606,8 @@ class SessionManager:
             session.data_snapshot().clear()
         now = self.clock()
         meta = session.meta
-        meta.user, meta.auth_time, meta.auth_level, meta.pending = user, now, level, pending
+        meta.user, meta.auth_level, meta.pending = user, level, pending
+        meta.auth_time = now if fresh else None
         meta.absolute = now + self.settings.absolute_timeout.total_seconds()
         meta.elevated_until = None
         self._reissue(session, reason="login")

@@ -257,10 +257,7 @@ class RememberMe:
         if result is None:
             return None
         user, cookie = result
-        self.manager.login(session, user, level=0)
-        session.meta.auth_time = None
-        session.meta_dirty = True
-        self.manager.save(session)
+        self.manager.login(session, user, level=0, fresh=False)
         return cookie
 
     # ------------------------------------------------------------ revoking

@@ -33,7 +33,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ._clock import Clock, system_clock
-from .errors import SessionError
+from .errors import BadSignatureError as BadSignatureError
+from .errors import MissingSignatureError as MissingSignatureError
+from .errors import ReplayedRequestError as ReplayedRequestError
+from .errors import SignatureError as SignatureError
+from .errors import StaleRequestError as StaleRequestError
 from .stores.base import SessionStore
 
 SIGNATURE_HEADER = "X-Signature-256"
@@ -46,36 +50,6 @@ _TS_RE = re.compile(r"[0-9]{1,12}")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 Secret = bytes | str
-
-
-class SignatureError(SessionError):
-    """A signed request was refused; ``code`` is a stable machine token."""
-
-    code = "invalid_signature"
-
-
-class MissingSignatureError(SignatureError):
-    """A signature header is absent or malformed."""
-
-    code = "missing_signature"
-
-
-class BadSignatureError(SignatureError):
-    """The MAC does not match (wrong secret, or the request was altered)."""
-
-    code = "bad_signature"
-
-
-class StaleRequestError(SignatureError):
-    """The timestamp is outside the accepted window."""
-
-    code = "stale_timestamp"
-
-
-class ReplayedRequestError(SignatureError):
-    """The nonce was already used inside the window."""
-
-    code = "replayed_nonce"
 
 
 def _raw(secret: Secret) -> bytes:

@@ -31,10 +31,13 @@ with ``raise ... from exc``) and ``ValueError`` for a malformed key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+_KEY_SHAPE = re.compile(r"[a-z0-9:_-]{1,200}")
 
 
 class Capability(StrEnum):
@@ -243,11 +246,8 @@ def check_key(key: str) -> str:
     Raises:
         ValueError: malformed key.
     """
-    if not (0 < len(key) <= 200):
-        raise ValueError("store key has an invalid length")
-    for ch in key:
-        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch in ":_-"):
-            raise ValueError("store key has characters outside [a-z0-9:_-]")
+    if type(key) is not str or not _KEY_SHAPE.fullmatch(key):
+        raise ValueError("store key must be 1-200 characters of [a-z0-9:_-]")
     return key
 
 

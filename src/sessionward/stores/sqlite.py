@@ -167,12 +167,22 @@ class SQLiteStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreTimeoutError("SQLite store is busy", store="sqlite") from exc
-            raise StoreUnavailableError(f"SQLite error: {exc}", store="sqlite") from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite error: {exc}", store="sqlite") from exc
+            raise _wrap(exc) from exc
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write statement in autocommit (atomic by itself); its rowcount."""
+        try:
+            return self._connect().execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+
+    def _write_returning(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """A write with ``RETURNING``: rows fetched before the implicit commit."""
+        try:
+            return self._connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
@@ -187,9 +197,8 @@ class SQLiteStore:
         check_key(key)
         now = self.clock()
         try:
-            with self._tx() as db:
-                db.execute("INSERT INTO sw_sessions VALUES (?, ?, 1, ?, ?, ?)",
-                           (key, blob, expires_at, now, user_key))
+            self._write("INSERT INTO sw_sessions VALUES (?, ?, 1, ?, ?, ?)",
+                        (key, blob, expires_at, now, user_key))
         except StoreError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise SessionExistsError("a record already exists under this key") from None
@@ -204,34 +213,42 @@ class SQLiteStore:
 
     def replace(self, key: str, blob: bytes, *, expected_version: int, expires_at: float,
                 user_key: str | None, fence: str | None = None) -> StoredRecord:
+        # One autocommit statement is atomic on its own: the version check, the
+        # fence check (a sub-select on sw_locks) and the write happen together,
+        # with no BEGIN/COMMIT round trips.  Only a failed write (rowcount 0)
+        # reads again, to say *why* it failed.
         check_key(key)
         now = self.clock()
-        with self._tx() as db:
-            if fence is not None and not self._holds(db, key, fence, now):
-                raise LockLostError("the session lock is no longer held by this request")
-            cur = db.execute(
-                "UPDATE sw_sessions SET blob = ?, version = version + 1, expires_at = ?, "
-                "touched_at = ?, user_key = ? WHERE key = ? AND version = ?",
-                (blob, expires_at, now, user_key, key, expected_version),
-            )
-            if cur.rowcount == 0:
-                exists = db.execute("SELECT 1 FROM sw_sessions WHERE key = ?", (key,)).fetchone()
-                if exists is None:
-                    raise SessionGoneError("the session was deleted by a concurrent request")
-                raise SessionConflictError("the session was changed by a concurrent request")
+        sql = ("UPDATE sw_sessions SET blob = ?, version = version + 1, expires_at = ?, "
+               "touched_at = ?, user_key = ? WHERE key = ? AND version = ?")
+        params: tuple[Any, ...] = (blob, expires_at, now, user_key, key, expected_version)
+        if fence is not None:
+            sql += (" AND EXISTS (SELECT 1 FROM sw_locks WHERE key = ? AND token = ? "
+                    "AND expires_at > ?)")
+            params += (key, fence, now)
+        if self._write(sql, params) == 0:
+            self._explain_failed_replace(key, fence, now)
         return StoredRecord(blob, expected_version + 1, expires_at, now, user_key)
+
+    def _explain_failed_replace(self, key: str, fence: str | None, now: float) -> None:
+        """Raise the error for a replace that changed no row."""
+        if not self._read("SELECT 1 FROM sw_sessions WHERE key = ?", (key,)):
+            raise SessionGoneError("the session was deleted by a concurrent request")
+        if fence is not None and not self._read(
+            "SELECT 1 FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
+            (key, fence, now),
+        ):
+            raise LockLostError("the session lock is no longer held by this request")
+        raise SessionConflictError("the session was changed by a concurrent request")
 
     def touch(self, key: str, *, expires_at: float, touched_at: float) -> bool:
         check_key(key)
-        with self._tx() as db:
-            cur = db.execute("UPDATE sw_sessions SET expires_at = ?, touched_at = ? WHERE key = ?",
-                             (expires_at, touched_at, key))
-            return cur.rowcount > 0
+        return self._write("UPDATE sw_sessions SET expires_at = ?, touched_at = ? WHERE key = ?",
+                           (expires_at, touched_at, key)) > 0
 
     def delete(self, key: str) -> bool:
         check_key(key)
-        with self._tx() as db:
-            return db.execute("DELETE FROM sw_sessions WHERE key = ?", (key,)).rowcount > 0
+        return self._write("DELETE FROM sw_sessions WHERE key = ?", (key,)) > 0
 
     def by_user(self, user_key: str) -> list[tuple[str, StoredRecord]]:
         check_key(user_key)
@@ -275,67 +292,52 @@ class SQLiteStore:
 
     def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
         check_key(key)
-        with self._tx() as db:
-            db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at <= ?", (key, self.clock()))
-            cur = db.execute("INSERT OR IGNORE INTO sw_kv VALUES (?, ?, 1, ?)",
-                             (key, value, expires_at))
-            return cur.rowcount > 0
+        # Insert, or take over an entry that has expired, in one statement.
+        return self._write(
+            "INSERT INTO sw_kv VALUES (?, ?, 1, ?) ON CONFLICT (key) DO UPDATE SET "
+            "value = excluded.value, version = 1, expires_at = excluded.expires_at "
+            "WHERE sw_kv.expires_at <= ?", (key, value, expires_at, self.clock())) > 0
 
     def kv_cas(self, key: str, value: bytes, *, expected_version: int, expires_at: float) -> bool:
         check_key(key)
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE sw_kv SET value = ?, version = version + 1, expires_at = ? "
-                "WHERE key = ? AND version = ? AND expires_at > ?",
-                (value, expires_at, key, expected_version, self.clock()))
-            return cur.rowcount > 0
+        return self._write(
+            "UPDATE sw_kv SET value = ?, version = version + 1, expires_at = ? "
+            "WHERE key = ? AND version = ? AND expires_at > ?",
+            (value, expires_at, key, expected_version, self.clock())) > 0
 
     def kv_take(self, key: str) -> bytes | None:
         check_key(key)
-        with self._tx() as db:
-            row = db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at > ? RETURNING value",
-                             (key, self.clock())).fetchone()
-            return None if row is None else bytes(row[0])
+        rows = self._write_returning(
+            "DELETE FROM sw_kv WHERE key = ? AND expires_at > ? RETURNING value",
+            (key, self.clock()))
+        return None if not rows else bytes(rows[0][0])
 
     def kv_delete(self, key: str) -> bool:
         check_key(key)
-        with self._tx() as db:
-            return db.execute("DELETE FROM sw_kv WHERE key = ? AND expires_at > ?",
-                              (key, self.clock())).rowcount > 0
+        return self._write("DELETE FROM sw_kv WHERE key = ? AND expires_at > ?",
+                           (key, self.clock())) > 0
 
     # ----------------------------------------------------------------- locks
-
-    @staticmethod
-    def _holds(db: sqlite3.Connection, key: str, token: str, now: float) -> bool:
-        row = db.execute("SELECT 1 FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
-                         (key, token, now)).fetchone()
-        return row is not None
 
     def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
         check_key(key)
         now = self.clock()
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO sw_locks VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "token = excluded.token, expires_at = excluded.expires_at "
-                "WHERE sw_locks.expires_at <= ? OR sw_locks.token = excluded.token",
-                (key, token, now + ttl, now))
-            return cur.rowcount > 0
+        return self._write(
+            "INSERT INTO sw_locks VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "token = excluded.token, expires_at = excluded.expires_at "
+            "WHERE sw_locks.expires_at <= ? OR sw_locks.token = excluded.token",
+            (key, token, now + ttl, now)) > 0
 
     def lock_renew(self, key: str, token: str, ttl: float) -> bool:
         check_key(key)
         now = self.clock()
-        with self._tx() as db:
-            cur = db.execute("UPDATE sw_locks SET expires_at = ? WHERE key = ? AND token = ? "
-                             "AND expires_at > ?", (now + ttl, key, token, now))
-            return cur.rowcount > 0
+        return self._write("UPDATE sw_locks SET expires_at = ? WHERE key = ? AND token = ? "
+                           "AND expires_at > ?", (now + ttl, key, token, now)) > 0
 
     def lock_release(self, key: str, token: str) -> bool:
         check_key(key)
-        with self._tx() as db:
-            cur = db.execute("DELETE FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
-                             (key, token, self.clock()))
-            return cur.rowcount > 0
+        return self._write("DELETE FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?",
+                           (key, token, self.clock())) > 0
 
     # ------------------------------------------------------------- lifecycle
 
@@ -354,3 +356,14 @@ class SQLiteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _wrap(exc: sqlite3.Error) -> StoreError:
+    """Map a sqlite3 error to the store error hierarchy (caller raises ``from exc``)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError("SQLite constraint violated", store="sqlite")
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in str(exc) or "busy" in str(exc):
+            return StoreTimeoutError("SQLite store is busy", store="sqlite")
+        return StoreUnavailableError(f"SQLite error: {exc}", store="sqlite")
+    return StoreError(f"SQLite error: {exc}", store="sqlite")

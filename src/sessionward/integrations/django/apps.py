@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.apps import AppConfig  # type: ignore[import-untyped]
+from django.apps import AppConfig
 
 
 class SessionwardConfig(AppConfig):  # type: ignore[misc]  # django ships no types

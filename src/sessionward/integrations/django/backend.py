@@ -21,8 +21,8 @@ import threading
 from contextvars import ContextVar
 from typing import Any
 
-from django.conf import settings as django_settings  # type: ignore[import-untyped]
-from django.contrib.sessions.backends.base import SessionBase  # type: ignore[import-untyped]
+from django.conf import settings as django_settings
+from django.contrib.sessions.backends.base import SessionBase
 
 from ...client import ClientInfo
 from ...config import Settings

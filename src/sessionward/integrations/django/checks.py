@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings  # type: ignore[import-untyped]
-from django.core import checks  # type: ignore[import-untyped]
+from django.conf import settings
+from django.core import checks
 
 from ...checks import settings_findings
 from ...errors import ConfigurationError

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import (  # type: ignore[import-untyped]
+from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
 )
-from django.utils.cache import patch_vary_headers  # type: ignore[import-untyped]
+from django.utils.cache import patch_vary_headers
 
 from ... import cookies
 from ...errors import StoreError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import (  # type: ignore[import-untyped]
+from django.core.management.base import (
     BaseCommand,
     CommandError,
     CommandParser,
