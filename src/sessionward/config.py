@@ -228,7 +228,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return {k: v for k, v in section.items() if not isinstance(v, dict)}
 
 
-_ENV_IGNORED = {"admin_token", "app_token", "debug", "config", "token", "data_dir"}
+# SESSIONWARD_* variables that belong to the CLI/daemon, not to Settings.
+_ENV_IGNORED = {"admin_token", "app_token", "debug", "config", "token", "data_dir",
+                "daemon", "token_file", "audit_file", "audit_chain"}
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

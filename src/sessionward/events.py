@@ -56,6 +56,7 @@ EVENT_LEVELS: Mapping[str, Level] = {
     "remember_me_used": Level.AUTH,
     "reauth_required": Level.AUTH,
     "data_revealed": Level.AUTH,
+    "unlocked": Level.AUTH,
     "invalid_session": Level.AUTH,
     "profile_changed": Level.AUTH,
     "lock_lost": Level.CRITICAL,
