@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ class DaemonProcess:
         if clock_file is not None:
             self.env["SESSIONWARD_UNSAFE_TEST_CLOCK"] = "1"
             self.args += ["--unsafe-test-clock-file", str(clock_file)]
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.output: list[str] = []
 
     @property
@@ -81,20 +82,29 @@ class DaemonProcess:
             RuntimeError: the daemon exited (its output is in the message).
         """
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=self.env)
+                                     stderr=subprocess.PIPE, env=self.env)
+        assert self.proc.stdout is not None
+        self.output = []
+        fd = self.proc.stdout.fileno()
+        buf = b""
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
-            if ready:
-                line = self.proc.stdout.readline()  # type: ignore[union-attr]
-                if not line:
-                    break
-                self.output.append(line.rstrip("\n"))
-                if line.strip() == READY:
-                    return self
+            # Read the raw fd (a buffered reader plus select() can sit on
+            # lines already buffered and wait forever).
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            self.output += [line.decode() for line in lines]
+            if READY in self.output:
+                return self
         self.proc.kill()
         _, err = self.proc.communicate()
-        raise RuntimeError(f"daemon did not start: {self.output} {err}")
+        raise RuntimeError(f"daemon did not start: {self.output} {err.decode()}")
 
     def run_to_exit(self) -> tuple[int, str, str]:
         """Run the command expecting it to exit (start-up refusals)."""
@@ -119,7 +129,7 @@ class DaemonProcess:
             _, err = self.proc.communicate()
         code = self.proc.returncode
         self.proc = None
-        return code, err
+        return code, err.decode()
 
     @property
     def alive(self) -> bool:
@@ -202,7 +212,7 @@ class _ClockedRemote(RemoteSessionManager):
         return super()._lock(cookie, client)
 
     def _push_clock(self) -> None:
-        tmp = self.clock_file.with_suffix(".tmp")
+        tmp = self.clock_file.with_name(f".clock.{threading.get_ident()}")
         tmp.write_text(repr(float(self.clock())))
         os.replace(tmp, self.clock_file)
 

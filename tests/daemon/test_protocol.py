@@ -241,7 +241,7 @@ class TestLoopback:
     def test_localhost_name(self) -> None:
         assert require_loopback("localhost") == "127.0.0.1"
 
-    @pytest.mark.parametrize("host", ["0.0.0.0", "::", "::ffff:10.0.0.1", "::ffff:0.0.0.0",
+    @pytest.mark.parametrize("host", ["0.0.0.0", "::",  # noqa: S104 - refused addresses "::ffff:10.0.0.1", "::ffff:0.0.0.0",
                                       "10.0.0.1", "192.168.1.1", "example.com", "localhost.",
                                       "128.0.0.1", "::2", "fe80::1", "", "127.0.0.1.nip.io"])
     def test_refused(self, host: str) -> None:
@@ -289,7 +289,8 @@ def test_fuzz_decoder_and_parser_never_crash(data: bytes, cuts: list[int]) -> No
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False) | st.text(),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
     max_leaves=30,
 )
