@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from conftest import store_params
 from sessionward import LockLostError, SessionGoneError, SessionManager, Settings
 from sessionward.keys import KeyRing
 from sessionward.stores.base import SessionStore
 from sessionward.stores.memory import MemoryStore
+
+from conftest import store_params
 
 WORKER = str(Path(__file__).parent.parent / "workers" / "session_worker.py")
 CROSS = store_params(["sqlite", "filesystem", "redis", "cluster"])
