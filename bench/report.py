@@ -288,11 +288,13 @@ def _scale_goals(by_name: Results) -> list[list[str]]:
     r = by_name.get("scale:sw_sqlite")
     if r and r.get("status") == "ok":
         x = r["extra"]
+        small = " (quick size; `make bench` uses 1 000 000)" if x.get("total", 0) < 1e6 else ""
         rows.append(_goal("cleanup of 100 000 expired among 1 000 000 on SQLite ≤ 2 s",
                           f"{x.get('cleanup_s', 0):.2f} s for {x.get('expired', 0):,} of "
-                          f"{x.get('total', 0):,}", x.get("cleanup_s", 99) <= 2.0))
+                          f"{x.get('total', 0):,}{small}", x.get("cleanup_s", 99) <= 2.0))
         rows.append(_goal("no single store lock held over 50 ms during cleanup",
-                          f"longest concurrent write wait {x.get('max_write_wait_ms', 0):.1f} ms",
+                          f"longest concurrent write wait {x.get('max_write_wait_ms', 0):.1f} ms"
+                          f" (p99 {x.get('probe_p99_ms', 0):.1f} ms){small}",
                           x.get("max_write_wait_ms", 999) <= 50))
     for store in ("sqlite", "redis"):
         r = by_name.get(f"scale:sw_{store}")

@@ -241,10 +241,14 @@ def scale_daemon(spec: dict[str, Any], env: Env) -> Outcome:
     live = time.time() + 10 * 86400
     x: dict[str, Any] = {"small": sz.small, "large": sz.large,
                          "daemon_rss_idle_mib": daemon_rss_kib(env) / 1024}
+    t0 = time.perf_counter()
     _sqlite_fill(db, blob, sz.small - sz.sample, live)
+    x["fill_small_s"] = time.perf_counter() - t0
     small = _load_latency(manager, cookies, spec["rounds"])
     x["daemon_rss_small_mib"] = daemon_rss_kib(env) / 1024
+    t0 = time.perf_counter()
     _sqlite_fill(db, blob, sz.large - sz.small, live)
+    x["fill_large_s"] = time.perf_counter() - t0
     large = _load_latency(manager, cookies, spec["rounds"])
     x["daemon_rss_large_mib"] = daemon_rss_kib(env) / 1024
     x.update(load_us_small=small["median"], load_us_large=large["median"],
