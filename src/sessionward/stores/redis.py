@@ -17,6 +17,10 @@ The user index lives in another slot, so it is updated *around* the record
 write instead of inside it: added before (a crash leaves an extra entry, never
 a missing one) and again after (repairs a concurrent prune), removed only
 with a re-check.  ``by_user`` prunes lazily.  See docs/stores-redis.md.
+
+The Lua scripts and their KEYS/ARGV contracts live in ``_redis_lua``, URL
+parsing and client construction in ``_redis_url``, and the redis-py error
+mapping in ``_redis_errors``.
 """
 
 from __future__ import annotations
@@ -25,13 +29,9 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import RedisClusterException
-from redis.retry import Retry
+from redis.cluster import RedisCluster
 
 from .._clock import system_clock
 from ..errors import (
@@ -40,318 +40,20 @@ from ..errors import (
     SessionConflictError,
     SessionExistsError,
     SessionGoneError,
-    StoreError,
-    StoreTimeoutError,
-    StoreUnavailableError,
 )
+from ._redis_errors import _REDIS_ERRORS, _wrap
+from ._redis_lua import _SCRIPTS, _num
+from ._redis_url import Client as Client
+from ._redis_url import _client_from_url
 from .base import Capability, StoredRecord, StoreStats, check_key
-
-Client = Any
-"""``redis.Redis`` or ``redis.cluster.RedisCluster`` (their stubs share no base type)."""
 
 _PREFIX_RE = re.compile(r"[a-z0-9_-]{1,32}")
 _STATS_SCAN_BUDGET = 10_000
 """``stats`` counts exactly only while the prefix holds fewer keys than this."""
 
-# ---------------------------------------------------------------------- scripts
-# Conventions: numbers travel as decimal strings (Lua would truncate floats in
-# replies); "" stands for "no user"; ``now`` is the store clock.
-
-_LUA_LIVE = """
-local function live(key, now)
-  local e = redis.call('HGET', key, 'e')
-  return e and tonumber(e) > tonumber(now)
-end
-"""
-
-# KEYS[1] record.  ARGV: blob, expires_at, now, user_key|"", ttl_ms.
-# Returns 1 when created, 0 when a record (expired or not) already exists.
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'b', ARGV[1], 'v', '1', 'e', ARGV[2], 't', ARGV[3], 'u', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
-
-# KEYS[1] record, KEYS[2] its lock.  ARGV: blob, expected_version, expires_at,
-# now, user_key|"", ttl_ms, fence ("0" = none, "1"..token = fenced by token),
-# indexed ("1" when the caller already
-# added the key to the new user's index).
-# Returns {"gone"} | {"lost"} | {"conflict"} | {"index", old_user} (nothing
-# written: index the new user first, then call again with indexed=1) |
-# {"ok", old_user}.
-_REPLACE = """
-local cur = redis.call('HMGET', KEYS[1], 'v', 'u')
-if not cur[1] then return {'gone'} end
-if string.sub(ARGV[7], 1, 1) == '1' then
-  local lk = redis.call('HMGET', KEYS[2], 't', 'e')
-  local held = lk[1] == string.sub(ARGV[7], 2) and tonumber(lk[2]) > tonumber(ARGV[4])
-  if not held then return {'lost'} end
-end
-if cur[1] ~= ARGV[2] then return {'conflict'} end
-if ARGV[5] ~= '' and cur[2] ~= ARGV[5] and ARGV[8] ~= '1' then return {'index', cur[2]} end
-local v = tostring(tonumber(cur[1]) + 1)
-redis.call('HSET', KEYS[1], 'b', ARGV[1], 'v', v, 'e', ARGV[3], 't', ARGV[4], 'u', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return {'ok', cur[2]}
-"""
-
-# KEYS[1] record.  ARGV: expires_at, touched_at, ttl_ms.
-# Returns 1 when touched, 0 when the record is gone (never recreates it).
-_TOUCH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'e', ARGV[1], 't', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-# KEYS[1] record.  Returns the old user_key ("" = anonymous), nil if absent.
-_DELETE = """
-local u = redis.call('HGET', KEYS[1], 'u')
-if not u then return false end
-redis.call('DEL', KEYS[1])
-return u
-"""
-
-# KEYS[1] kv entry.  ARGV: now.  Returns {value, version} or nil (absent/expired).
-_KV_GET = _LUA_LIVE + """
-if not live(KEYS[1], ARGV[1]) then return false end
-return redis.call('HMGET', KEYS[1], 'v', 'n')
-"""
-
-# KEYS[1] kv entry.  ARGV: value, expires_at, now, ttl_ms.
-# Returns 1 when written (absent or expired before), 0 when a live entry exists.
-_KV_CREATE = _LUA_LIVE + """
-if live(KEYS[1], ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'n', '1', 'e', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-# KEYS[1] kv entry.  ARGV: value, expected_version, expires_at, now, ttl_ms.
-# Returns 1 when written with version expected+1, 0 on mismatch/absent/expired.
-_KV_CAS = _LUA_LIVE + """
-if not live(KEYS[1], ARGV[4]) then return 0 end
-if redis.call('HGET', KEYS[1], 'n') ~= ARGV[2] then return 0 end
-local n = tostring(tonumber(ARGV[2]) + 1)
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'n', n, 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
-
-# KEYS[1] kv entry.  ARGV: now.  Returns the value and deletes the entry
-# (consume-once), or nil when absent/expired (an expired entry is dropped).
-_KV_TAKE = _LUA_LIVE + """
-if not live(KEYS[1], ARGV[1]) then redis.call('DEL', KEYS[1]) return false end
-local v = redis.call('HGET', KEYS[1], 'v')
-redis.call('DEL', KEYS[1])
-return v
-"""
-
-# KEYS[1] kv entry.  ARGV: now.  Deletes; returns 1 if a live entry existed.
-_KV_DELETE = _LUA_LIVE + """
-local was = live(KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[1])
-if was then return 1 end
-return 0
-"""
-
-# KEYS[1] lock.  ARGV: token, now, expires_at, ttl_ms.
-# Returns 1 when taken (free, expired or already ours), 0 when another holds it.
-_LOCK_ACQUIRE = """
-local cur = redis.call('HMGET', KEYS[1], 't', 'e')
-if cur[1] and cur[1] ~= ARGV[1] and tonumber(cur[2]) > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 't', ARGV[1], 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-_LUA_HOLDS = """
-local function holds(key, token, now)
-  local cur = redis.call('HMGET', key, 't', 'e')
-  return cur[1] == token and tonumber(cur[2]) > tonumber(now)
-end
-"""
-
-# KEYS[1] lock.  ARGV: token, now, expires_at, ttl_ms.
-# Returns 1 when extended, 0 when the lock is not ours (or expired).
-_LOCK_RENEW = _LUA_HOLDS + """
-if not holds(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-
-# KEYS[1] lock.  ARGV: token, now.  Returns 1 when released, 0 when not ours.
-_LOCK_RELEASE = _LUA_HOLDS + """
-if not holds(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
-_SCRIPTS = {
-    "create": _CREATE,
-    "replace": _REPLACE,
-    "touch": _TOUCH,
-    "delete": _DELETE,
-    "kv_get": _KV_GET,
-    "kv_create": _KV_CREATE,
-    "kv_cas": _KV_CAS,
-    "kv_take": _KV_TAKE,
-    "kv_delete": _KV_DELETE,
-    "lock_acquire": _LOCK_ACQUIRE,
-    "lock_renew": _LOCK_RENEW,
-    "lock_release": _LOCK_RELEASE,
-}
-
-
-def _num(value: float) -> str:
-    """A float as an exact decimal string for Lua's ``tonumber``."""
-    return repr(float(value))
-
 
 def _text(raw: bytes | str) -> str:
     return raw.decode("ascii") if isinstance(raw, bytes) else raw
-
-
-# ------------------------------------------------------------------------ URLs
-
-_QUERY_OPTIONS = frozenset(
-    {"db", "username", "password", "socket_timeout", "socket_connect_timeout", "max_connections"}
-)
-_TLS_OPTIONS = frozenset({"ssl_ca_certs", "ssl_certfile", "ssl_keyfile"})
-_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
-
-
-def _url_error(what: str) -> ConfigurationError:
-    """A URL error that never repeats the URL (it may hold a password)."""
-    return ConfigurationError(
-        f"invalid redis store URL: {what}; expected redis://[user:pass@]host:port/db, "
-        "rediss://…?ssl_ca_certs=…, unix:///path/redis.sock?db=N or "
-        "redis+cluster://host:port[,host:port…]"
-    )
-
-
-def _parse_query(query: str, tls: bool) -> dict[str, str]:
-    """Allowed query options only: a typo must fail, not be silently ignored.
-
-    Raises:
-        ConfigurationError: unknown, repeated or empty option.
-    """
-    allowed = _QUERY_OPTIONS | (_TLS_OPTIONS if tls else frozenset())
-    options: dict[str, str] = {}
-    for name, values in parse_qs(query, keep_blank_values=True).items():
-        if name not in allowed:
-            shown = name if re.fullmatch(r"[a-z_]{1,30}", name) else "?"
-            raise _url_error(f"unsupported query option {shown!r}")
-        if len(values) != 1 or not values[0]:
-            raise _url_error(f"option {name!r} needs exactly one non-empty value")
-        options[name] = values[0]
-    return options
-
-
-def _conn_kwargs(
-    options: dict[str, str], username: str | None, password: str | None, defaults: dict[str, float]
-) -> dict[str, Any]:
-    """redis-py connection keywords from URL parts and the constructor defaults.
-
-    Raises:
-        ConfigurationError: a numeric option is not a number.
-    """
-    try:
-        kwargs: dict[str, Any] = {
-            "username": options.get("username", username),
-            "password": options.get("password", password),
-            "socket_timeout": float(options.get("socket_timeout", defaults["socket_timeout"])),
-            "socket_connect_timeout": float(
-                options.get("socket_connect_timeout", defaults["socket_connect_timeout"])
-            ),
-            "max_connections": int(options.get("max_connections", defaults["max_connections"])),
-        }
-    except ValueError:
-        raise _url_error("a timeout or max_connections option is not a number") from None
-    if min(kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) <= 0:
-        raise _url_error("timeouts must be positive (an unbounded wait is never the default)")
-    if kwargs["max_connections"] < 1:
-        raise _url_error("max_connections must be at least 1")
-    kwargs.update({name: options[name] for name in _TLS_OPTIONS if name in options})
-    # Scripts are not idempotent: never replay a command whose outcome is unknown.
-    kwargs["retry"] = Retry(NoBackoff(), 0)
-    return kwargs
-
-
-def _parse_db(options: dict[str, str], path: str) -> int:
-    raw = options.get("db") or path.strip("/") or "0"
-    if not raw.isdigit():
-        raise _url_error("the database must be a number")
-    return int(raw)
-
-
-def _single_client(
-    scheme: str, parts: Any, kwargs: dict[str, Any], db: int
-) -> redis.Redis[bytes]:
-    """A ``redis.Redis`` over a blocking pool (waits for a free connection, bounded)."""
-    pool_kwargs = dict(kwargs, db=db, timeout=kwargs["socket_connect_timeout"])
-    if scheme == "unix":
-        if not parts.path:
-            raise _url_error("unix:// needs a socket path")
-        pool_kwargs["path"] = unquote(parts.path)
-        pool_kwargs["connection_class"] = redis.UnixDomainSocketConnection
-    else:
-        if not parts.hostname:
-            raise _url_error("a host is required")
-        pool_kwargs.update(host=parts.hostname, port=parts.port or 6379)
-        if scheme == "rediss":
-            pool_kwargs["connection_class"] = redis.SSLConnection
-    return redis.Redis(connection_pool=redis.BlockingConnectionPool(**pool_kwargs))
-
-
-def _cluster_nodes(netloc: str) -> list[ClusterNode]:
-    hosts = netloc.rpartition("@")[2]
-    nodes = []
-    for item in hosts.split(","):
-        host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise _url_error("cluster nodes must be host:port[,host:port…]")
-        nodes.append(ClusterNode(host.strip("[]"), int(port)))
-    return nodes
-
-
-def _cluster_client(scheme: str, parts: Any, kwargs: dict[str, Any]) -> RedisCluster[bytes]:
-    """A ``RedisCluster``; it contacts the startup nodes to learn the slot map.
-
-    Raises:
-        StoreUnavailableError: no startup node answered.
-    """
-    if scheme == "rediss+cluster":
-        kwargs["ssl"] = True
-    nodes = _cluster_nodes(parts.netloc)
-    try:
-        return RedisCluster(startup_nodes=nodes, **kwargs)
-    except _REDIS_ERRORS as exc:
-        raise _wrap(exc, "redis-cluster") from exc
-
-
-_REDIS_ERRORS = (redis.RedisError, RedisClusterException)
-"""Everything redis-py raises (its cluster exception is not a ``RedisError``)."""
-
-
-def _wrap(exc: Exception, kind: str) -> StoreError:
-    """Map a redis-py error to ours; the message names the store kind only.
-
-    The redis-py message is left out on purpose: it can hold host names or
-    command arguments.  It stays reachable as ``__cause__`` for debugging.
-    """
-    name = type(exc).__name__
-    if isinstance(exc, redis.TimeoutError):
-        return StoreTimeoutError(f"{kind} store did not answer in time ({name})", store=kind)
-    if isinstance(exc, redis.AuthenticationError):
-        return StoreUnavailableError(f"{kind} store refused the credentials ({name})", store=kind)
-    if isinstance(exc, redis.ConnectionError | redis.exceptions.ClusterError):
-        return StoreUnavailableError(f"{kind} store is unreachable ({name})", store=kind)
-    if isinstance(exc, RedisClusterException | redis.BusyLoadingError):
-        return StoreUnavailableError(f"{kind} store is unavailable ({name})", store=kind)
-    return StoreError(f"{kind} store failed ({name})", store=kind)
 
 
 def _record(fields: Sequence[bytes | None]) -> StoredRecord | None:
@@ -432,33 +134,12 @@ class RedisStore:
             StoreUnavailableError: a Cluster's startup nodes did not answer.
         """
         _check_prefix(prefix)  # before any client exists, so nothing is left open
-        try:
-            parts = urlsplit(url)
-            scheme = parts.scheme.lower()
-            username = unquote(parts.username) if parts.username else None
-            password = unquote(parts.password) if parts.password is not None else None
-            if not scheme.endswith("+cluster"):
-                _ = parts.port  # validates the port early (ValueError)
-        except ValueError:
-            raise _url_error("it could not be parsed") from None
-        if scheme not in _SCHEMES:
-            raise _url_error("unsupported scheme")
-        options = _parse_query(parts.query, tls=scheme.startswith("rediss"))
-        defaults = {
-            "socket_timeout": socket_timeout,
-            "socket_connect_timeout": socket_connect_timeout,
-            "max_connections": float(max_connections),
-        }
-        kwargs = _conn_kwargs(options, username, password, defaults)
-        # unix:// paths name the socket; only redis(s):// paths carry the db number.
-        db = _parse_db(options, parts.path if scheme in ("redis", "rediss") else "")
-        client: Client
-        if scheme.endswith("+cluster"):
-            if db != 0:
-                raise _url_error("Redis Cluster only has database 0")
-            client = _cluster_client(scheme, parts, kwargs)
-        else:
-            client = _single_client(scheme, parts, kwargs, db)
+        client = _client_from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            max_connections=max_connections,
+        )
         return cls(client, clock=clock, prefix=prefix, owns_client=True)
 
     # ---------------------------------------------------------------- plumbing
@@ -817,6 +498,11 @@ class RedisStore:
 
     # ------------------------------------------------------------------- locks
 
+    def _lease_args(self, token: str, ttl: float) -> list[str]:
+        """ARGV ``token, now, expires_at, ttl_ms`` of ``lock_acquire`` and ``lock_renew``."""
+        now = self.clock()
+        return [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
+
     def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
         """Take the lease if free, expired or already ours.
 
@@ -824,9 +510,7 @@ class RedisStore:
             StoreError: backend failure.
         """
         check_key(key)
-        now = self.clock()
-        args = [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
-        return bool(self._run("lock_acquire", [self._lock_key(key)], args))
+        return bool(self._run("lock_acquire", [self._lock_key(key)], self._lease_args(token, ttl)))
 
     def lock_renew(self, key: str, token: str, ttl: float) -> bool:
         """Extend our lease by ``ttl`` from now; False if not ours.
@@ -835,9 +519,7 @@ class RedisStore:
             StoreError: backend failure.
         """
         check_key(key)
-        now = self.clock()
-        args = [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
-        return bool(self._run("lock_renew", [self._lock_key(key)], args))
+        return bool(self._run("lock_renew", [self._lock_key(key)], self._lease_args(token, ttl)))
 
     def lock_release(self, key: str, token: str) -> bool:
         """Release if ours (never another's lock).
