@@ -29,7 +29,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import ids
+from . import _loading, ids
 from ._records import Opened, store_expiry
 from .client import ClientInfo
 from .config import OpenMode
@@ -71,7 +71,7 @@ def rotate_periodic(mgr: SessionManager, session: Session, opened: Opened) -> Se
     except SessionConflictError:
         # Lost the race (t2 above): drop our orphan and follow the winner.
         mgr.store.delete(new_key)
-        return mgr._load_id(old_id, issuer, old_key, session.client, session.mode,
+        return _loading.load_id(mgr, old_id, issuer, old_key, session.client, session.mode,
                             depth=1)
     session.meta = succ_meta
     session._bind(new_id, ids.cookie_value(new_id, active), new_key, stored.version)
@@ -91,7 +91,7 @@ def follow(mgr: SessionManager, session_id: str, key: Key, tomb: Opened,
         succ_key = mgr.keyring.by_id.get(forward.kid)
         succ_id = ids.successor_id(session_id, forward.nonce, key)
         if succ_key is not None and ids.storage_key(succ_id, succ_key) == forward.key:
-            session = mgr._load_id(succ_id, succ_key, forward.key, client, mode,
+            session = _loading.load_id(mgr, succ_id, succ_key, forward.key, client, mode,
                                    forwarded=True, depth=depth + 1)
             if session is not None:
                 session.cookie_changed = True

@@ -20,32 +20,28 @@ Guarantees (each pinned by the contract suite in ``tests/contract``):
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from . import _lease, _rotation, codec, ids, inventory
+from . import _lease, _loading, _saving, codec, ids, inventory
 from ._clock import Clock, system_clock
-from ._merge import pending_changes, three_way
-from ._records import Opened, RecordSealer, store_expiry
+from ._records import Opened, RecordSealer
 from .client import ClientInfo, profile_of
 from .config import OpenMode, Settings
 from .errors import (
     CodecError,
     ConfigurationError,
     InvalidReason,
-    LockLostError,
     ReauthenticationRequired,
-    SessionConflictError,
     SessionGoneError,
     SessionLimitError,
     SessionReadOnlyError,
 )
 from .events import Event, EventHub
 from .keys import Key, KeyRing, load_keyring
-from .record import TOMBSTONE, SessionMeta
+from .record import SessionMeta
 from .session import Session
 from .stores.base import SessionStore
 
@@ -232,131 +228,10 @@ class SessionManager:
         session_id, key = parsed
         skey = ids.storage_key(session_id, key)
         if mode != "exclusive":
-            return self._load_id(session_id, key, skey, client, mode, cookie=str(cookie_value))
-        return self._load_exclusive(session_id, key, skey, client)
+            return _loading.load_id(self, session_id, key, skey, client, mode,
+                                    cookie=str(cookie_value))
+        return _loading.load_exclusive(self, session_id, key, skey, client)
 
-    def _load_exclusive(self, session_id: str, key: Key, skey: str,
-                        client: ClientInfo | None) -> Session | None:
-        lease = self._acquire(skey)
-        try:
-            session = self._load_id(session_id, key, skey, client, "exclusive")
-            if session is not None and session.storage_key != skey:
-                # Forwarded to a successor: lock that one instead, then reload it.
-                lease.release()
-                lease = self._acquire(session.storage_key or "")
-                fresh_id, fresh_key = session._id or "", self.keyring.by_id[session.meta.issuer]
-                session = self._load_id(fresh_id, fresh_key, session.storage_key or "", client,
-                                        "exclusive", forwarded=True)
-        except BaseException:
-            lease.release()
-            raise
-        if session is None:
-            lease.release()
-            return None
-        session.lock_token = lease.token
-        self._leases[id(session)] = lease
-        return session
-
-    def _acquire(self, skey: str) -> _lease.Lease:
-        fingerprint = self.keyring.fingerprint(skey)
-
-        def lost(lease: _lease.Lease) -> None:
-            self.emit("lock_lost", key=lease.key, outcome="failure", reason="renewal_failed")
-
-        return _lease.acquire(
-            self.store, skey, ttl=self.settings.lock_ttl.total_seconds(),
-            wait=self.settings.lock_wait.total_seconds(), fingerprint=fingerprint, on_lost=lost,
-        )
-
-    def _load_id(self, session_id: str, key: Key, skey: str, client: ClientInfo | None,
-                 mode: OpenMode, *, forwarded: bool = False, depth: int = 0,
-                 cookie: str | None = None) -> Session | None:
-        """Load by ID; ``cookie`` is the already-verified cookie value, if at hand."""
-        stored = self.store.load(skey)
-        if stored is None:
-            self.invalid(InvalidReason.UNKNOWN, client)
-            return None
-        try:
-            opened = self.sealer.open(skey, stored)
-        except CodecError as exc:
-            self.emit("decode_failed", key=skey, client=client,
-                      outcome="denied", reason="undecodable", detail=exc.reason)
-            self.invalid(InvalidReason.TAMPERED, client, skey)
-            return None
-        if opened.meta.kind == TOMBSTONE:
-            return _rotation.follow(self, session_id, key, opened, client, mode, depth)
-        return self._activate(session_id, key, opened, client, mode, forwarded, cookie)
-
-    def _activate(self, session_id: str, key: Key, opened: Opened, client: ClientInfo | None,
-                  mode: OpenMode, forwarded: bool, cookie: str | None) -> Session | None:
-        now = self.clock()
-        meta = opened.meta
-        if now >= meta.absolute or now >= opened.last_activity + meta.idle:
-            reason = InvalidReason.EXPIRED if now >= meta.absolute else InvalidReason.IDLE
-            self.store.delete(opened.key)
-            self.emit("expired", key=opened.key, user=meta.user, client=client,
-                      reason=reason.value)
-            self.invalid(reason, client, opened.key)
-            return None
-        try:
-            data = codec.decode_data(codec.loads(opened.data_json))
-        except CodecError as exc:
-            self.emit("decode_failed", key=opened.key, client=client, outcome="denied",
-                      reason="undecodable", detail=exc.reason)
-            return None
-        session = Session(self, meta=meta, data=data, data_json=opened.data_json, mode=mode,
-                          client=client)
-        session._bind(session_id, cookie or ids.cookie_value(session_id, key), opened.key,
-                      opened.stored.version)
-        return self._after_load(session, opened, forwarded)
-
-    def _after_load(self, session: Session, opened: Opened, forwarded: bool) -> Session | None:
-        now = self.clock()
-        if not self._revalidated(session, now) or not self._check_binding(session):
-            return None
-        if session.meta.predecessor and not forwarded:
-            _rotation.close_grace(self, session)
-        interval = self.settings.rotation_interval
-        if (not forwarded and interval is not None and session.mode != "read"
-                and now - session.meta.rotated_at >= interval.total_seconds()):
-            return _rotation.rotate_periodic(self, session, opened)
-        if session.meta_dirty and session.mode != "read":
-            self._write(session, session.loaded_json or b"{}")
-        elif now - opened.last_activity >= self.settings.effective_touch_interval:
-            self.store.touch(opened.key, expires_at=store_expiry(session.meta, now),
-                             touched_at=now)
-        return session
-
-    def _revalidated(self, session: Session, now: float) -> bool:
-        interval = self.settings.revalidate_interval
-        meta = session.meta
-        if self.revalidate is None or interval is None or meta.user is None:
-            return True
-        since = meta.revalidated_at or meta.auth_time or meta.created
-        if now - since < interval.total_seconds():
-            return True
-        if not self.revalidate(meta.user):
-            self.emit("revalidation_failed", key=session.storage_key, user=meta.user,
-                      outcome="denied", reason="user_invalid")
-            self._end(session, "revoked", reason="revalidation_failed")
-            return False
-        meta.revalidated_at = now
-        session.meta_dirty = True
-        return True
-
-    def _check_binding(self, session: Session) -> bool:
-        s = self.settings
-        profile = profile_of(session.client, s.ip_prefix_v4, s.ip_prefix_v6)
-        meta = session.meta
-        if not profile or (s.client_binding == "ignore" and self.binding is None):
-            return True
-        if not meta.profiles:
-            meta.profiles = [profile]
-            session.meta_dirty = True
-            return True
-        if profile in meta.profiles:
-            return True
-        return _rotation.profile_changed(self, session, profile)
 
     # ----------------------------------------------------------------- save
 
@@ -380,121 +255,11 @@ class SessionManager:
         data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
         if session.is_new:
             if session.data_snapshot() or session.meta.user is not None:
-                self._create(session, data_json)
+                _saving.create(self, session, data_json)
             return
         if data_json == session.loaded_json and not session.meta_dirty:
             return
-        self._write(session, data_json)
-
-    def _create(self, session: Session, data_json: bytes) -> None:
-        now = self.clock()
-        session.meta.last_seen = now
-        skey = self._bind_new_id(session)
-        blob = self.sealer.seal(skey, session.meta, data_json)
-        user_key = self.user_key(session.meta.user) if session.meta.user else None
-        stored = self.store.create(skey, blob, expires_at=store_expiry(session.meta, now),
-                                   user_key=user_key)
-        session.version = stored.version
-        session._reset_baseline(data_json)
-        self.emit("created", key=skey, user=session.meta.user, client=session.client)
-
-    def _write(self, session: Session, data_json: bytes) -> None:
-        """Compare-and-set, merging disjoint changes on conflict.
-
-        Retries are bounded by ``conflict_retries`` *and* by ``lock_wait``
-        (whichever ends first).  Why a time bound too: against a writer in a
-        tight loop each merge window can be overtaken many times in a row
-        (measured: 10+ commits during one window under the GIL), so a small
-        fixed count starves; jittered backoff plus a deadline does not.
-        """
-        delay = 0.001
-        deadline = time.monotonic() + self.settings.lock_wait.total_seconds()
-        for attempt in range(self.settings.conflict_retries + 1):
-            if attempt:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(_jitter.uniform(0, delay))
-                delay = min(delay * 2, 0.02)
-            if self._try_write(session, data_json):
-                return
-            data_json = self._merge(session, data_json)
-        raise SessionConflictError("the session kept changing concurrently; retries exhausted")
-
-    def _try_write(self, session: Session, data_json: bytes) -> bool:
-        """One CAS attempt; False on a version conflict (caller merges)."""
-        now = self.clock()
-        session.meta.last_seen = now
-        skey = session.storage_key or ""
-        blob = self.sealer.seal(skey, session.meta, data_json)
-        try:
-            stored = self.store.replace(
-                skey, blob, expected_version=session.version,
-                expires_at=store_expiry(session.meta, now), user_key=self._user_key_of(session),
-                fence=session.lock_token,
-            )
-        except LockLostError:
-            self.emit("lock_lost", key=skey, user=session.user, outcome="failure",
-                      reason="fenced")
-            raise
-        except SessionGoneError:
-            session.ended = True
-            raise SessionGoneError(
-                "the session was ended by a concurrent request (logout, revoke or login); "
-                "this request's changes were not saved"
-            ) from None
-        except SessionConflictError:
-            if session.lock_token is not None:
-                raise
-            return False
-        session.version = stored.version
-        session._reset_baseline(data_json)
-        return True
-
-    def _user_key_of(self, session: Session) -> str | None:
-        if session.meta.user is None:
-            return None
-        issuer = self.keyring.by_id.get(session.meta.issuer, self.keyring.active)
-        return self.user_key(session.meta.user, issuer)
-
-    def _merge(self, session: Session, ours_json: bytes) -> bytes:
-        """Re-load after a conflict and merge this request's changes (disjoint keys)."""
-        theirs = self._fresh(session)
-        merged, conflicts = three_way(session.loaded_json or b"{}", ours_json, theirs.data_json)
-        if conflicts:
-            self.emit("conflict", key=session.storage_key, user=session.user, outcome="failure",
-                      keys=sorted(conflicts))
-            raise SessionConflictError(
-                f"concurrent change to the same session key(s): {', '.join(sorted(conflicts))}",
-                keys=frozenset(conflicts),
-            )
-        if not session.meta_dirty:
-            session.meta = theirs.meta
-        session.version = theirs.stored.version
-        session._data_json = theirs.data_json
-        data = session.data_snapshot()
-        data.clear()
-        data.update(codec.decode_data(codec.loads(merged)))
-        self.emit("merged", key=session.storage_key, user=session.user)
-        return merged
-
-    def _fresh(self, session: Session) -> Opened:
-        """The current record of ``session``, following a rotation forward.
-
-        Raises:
-            SessionGoneError: deleted, or rotated away with the grace over.
-        """
-        opened = self.open_record(session.storage_key or "")
-        if opened is not None and opened.meta.kind == TOMBSTONE:
-            opened = _rotation.rebind_to_successor(self, session, opened)
-        if opened is None:
-            session.ended = True
-            raise SessionGoneError(
-                "the session was ended by a concurrent request (logout, revoke or login); "
-                "this request's changes were not saved"
-            )
-        return opened
-
-    # --------------------------------------------------------------- update
+        _saving.write(self, session, data_json)
 
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         """Atomic read-modify-write of one key, retried on conflict.
@@ -508,53 +273,7 @@ class SessionManager:
             SessionConflictError: still conflicting after many retries.
             SessionReadOnlyError: opened in ``read`` mode.
         """
-        if session.mode == "read":
-            raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
-        if session.is_new or session.lock_token is not None:
-            value = fn(session.data_snapshot().get(key))
-            session[key] = value
-            self.save(session)
-            return value
-        delay = 0.001
-        for _attempt in range(200):
-            value, done = self._try_update(session, key, fn)
-            if done:
-                return value
-            time.sleep(_jitter.uniform(0, delay))
-            delay = min(delay * 2, 0.05)
-        raise SessionConflictError(f"update of {key!r} kept conflicting; gave up after 200 tries")
-
-    def _try_update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> tuple[Any, bool]:
-        if session.ended:
-            raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
-        current = self._fresh(session)
-        pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
-        stored_data = codec.decode_data(codec.loads(current.data_json))
-        value = fn(stored_data.get(key))
-        stored_data[key] = value
-        data_json = codec.dumps(codec.encode_data(stored_data))
-        meta = session.meta if session.meta_dirty else current.meta
-        meta.last_seen = self.clock()
-        blob = self.sealer.seal(current.key, meta, data_json)
-        try:
-            stored = self.store.replace(
-                current.key, blob, expected_version=current.stored.version,
-                expires_at=store_expiry(meta, meta.last_seen), user_key=current.stored.user_key,
-            )
-        except SessionGoneError:
-            session.ended = True
-            raise
-        except SessionConflictError:
-            return None, False
-        session.meta, session.version = meta, stored.version
-        session._reset_baseline(data_json)
-        local = dict(stored_data)
-        local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
-        for gone in deleted - {key}:
-            local.pop(gone, None)
-        session.data_snapshot().clear()
-        session.data_snapshot().update(local)
-        return value, True
+        return _saving.update(self, session, key, fn)
 
     # ------------------------------------------------- open / release (leases)
 
@@ -670,7 +389,7 @@ class SessionManager:
         session.meta.predecessor = None
         if old_key is None:
             session.meta.created = now
-        self._create(session, codec.dumps(codec.encode_data(session.data_snapshot())))
+        _saving.create(self, session, codec.dumps(codec.encode_data(session.data_snapshot())))
         if old_key is not None:
             self.store.delete(old_key)
             self.emit("rotated", key=session.storage_key, user=session.user, reason=reason,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 import orjson
@@ -27,6 +26,13 @@ from sessionward.errors import (
     ThrottledError,
 )
 from sessionward.remote import error_from_wire, parse_url
+
+# Pickle streams written out as bytes (the repository never imports pickle):
+# pickle.dumps({"a": 1}), pickle.dumps([1], protocol=0), pickle.dumps({"command": "ping"}).
+PICKLE_DICT = b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s."
+PICKLE_LIST_P0 = b"(lp0\nI1\na."
+PICKLE_PING = (b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x07command\x94"
+               b"\x8c\x04ping\x94s.")
 
 ALL_COMMANDS = sorted(protocol.APP_COMMANDS | protocol.ADMIN_COMMANDS)
 HOSTILE_NAMES = ["", " ", "__init__", "__class__", "__dict__", "__getattribute__", "PING",
@@ -78,7 +84,7 @@ class TestFraming:
 
 class TestParse:
     @pytest.mark.parametrize("raw", [
-        b"\xff\xfe{}", b'{"a":"\xc3"}', pickle.dumps({"a": 1}), pickle.dumps([1], protocol=0),
+        b"\xff\xfe{}", b'{"a":"\xc3"}', PICKLE_DICT, PICKLE_LIST_P0,
         b"NaN", b'{"a":1e400}', b'{"a":NaN}', b"{", b'{"a":1,}', b"\x80\x04K\x01.",
         b'{"a":"\\ud800"}' + b"\xed\xa0\x80",
     ])
@@ -91,7 +97,7 @@ class TestParse:
     def test_pickle_is_never_loaded(self) -> None:
         """A pickle stream is refused as invalid_json, never unpickled."""
         with pytest.raises(ProtocolError) as info:
-            parse_frame(pickle.dumps({"command": "ping"}))
+            parse_frame(PICKLE_PING)
         assert info.value.code == "invalid_json"
 
     @pytest.mark.parametrize("raw", [b"[]", b"1", b'"x"', b"null", b"true"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import socket
 import stat
@@ -18,6 +17,11 @@ from sessionward.daemon.protocol import ADMIN_COMMANDS, APP_COMMANDS
 from sessionward.errors import ConfigurationError
 
 from svc_daemon import DaemonProcess, RawClient
+
+# Pickle streams written out as bytes (the repository never imports pickle):
+# pickle.dumps({"command": "ping"}).
+PICKLE_PING = (b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x07command\x94"
+               b"\x8c\x04ping\x94s.")
 
 pytestmark = pytest.mark.daemon
 
@@ -202,7 +206,7 @@ class TestLimits:
     def test_pickle_stream_rejected(self, daemon: DaemonProcess) -> None:
         """A pickle opcode stream is invalid_json; nothing is unpickled; daemon serves on."""
         client = daemon.client()
-        client.send_raw(pickle.dumps({"command": "ping"}).replace(b"\n", b" ") + b"\n")
+        client.send_raw(PICKLE_PING.replace(b"\n", b" ") + b"\n")
         assert error_type(client.recv()) == "invalid_json"
         assert client.call("ping")["ok"] is True
 
