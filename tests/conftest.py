@@ -73,7 +73,11 @@ _FACTORIES: dict[str, StoreFactory] = {
     "cluster": _cluster,
 }
 
-_MARKS = {"redis": [pytest.mark.redis], "cluster": [pytest.mark.redis, pytest.mark.cluster]}
+_MARKS = {"redis": [pytest.mark.redis], "cluster": [pytest.mark.redis, pytest.mark.cluster],
+          "daemon": [pytest.mark.daemon]}
+
+MANAGER_KINDS = [*STORE_KINDS, "daemon"]
+"""Every way to reach a manager: each store embedded, and the daemon (all stores' twin)."""
 
 
 def store_params(kinds: list[str] | None = None) -> list[Any]:
@@ -128,6 +132,24 @@ def manager_fixture(store: SessionStore, keyring: KeyRing, settings: Settings,
                     clock: FrozenClock) -> SessionManager:
     """A manager over every store kind, with the fake clock."""
     return SessionManager(store, keyring, settings, clock=clock)
+
+
+@pytest.fixture(name="any_manager", params=store_params(MANAGER_KINDS))
+def any_manager_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock,
+                        settings: Settings) -> Iterator[Any]:
+    """A manager over every store kind *and* a RemoteSessionManager on a real daemon
+    subprocess that follows the fake clock: the manager-level contract runs through both."""
+    kind: str = request.param
+    if kind == "daemon":
+        from svc_daemon import make_remote_manager
+
+        remote = make_remote_manager(tmp_path, clock, namespace=settings.namespace)
+        yield remote
+        remote.close()
+        return
+    store = _FACTORIES[kind](request, tmp_path, clock)
+    yield SessionManager(store, KeyRing.generate(settings.namespace), settings, clock=clock)
+    store.close()
 
 
 @pytest.fixture(name="events")

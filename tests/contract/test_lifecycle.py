@@ -54,16 +54,18 @@ class TestLazyCreation:
         assert record_count(store, clock()) == 0
         assert session.ended
 
-    def test_round_trip(self, manager: SessionManager) -> None:
+    def test_round_trip(self, any_manager: SessionManager) -> None:
         """Saved data loads back with its exact types."""
+        manager = any_manager
         cookie = saved(manager, cart=[1, 2], flags={"a": True}, blob=b"\x00\xff", pair=(1, 2))
         again = manager.load(cookie)
         assert again is not None
         assert dict(again) == {"cart": [1, 2], "flags": {"a": True}, "blob": b"\x00\xff",
                                "pair": (1, 2)}
 
-    def test_unsupported_type_names_the_key(self, manager: SessionManager) -> None:
+    def test_unsupported_type_names_the_key(self, any_manager: SessionManager) -> None:
         """A value outside the allowlist raises TypeError naming the key, storing nothing."""
+        manager = any_manager
         session = manager.new()
         session["bad"] = object()
         with pytest.raises(TypeError, match="'bad'"):
@@ -127,8 +129,9 @@ class TestRotationOnAuth:
         assert again is not None and again.user == "alice" and again["cart"] == [1]
         assert "login" in names(events)
 
-    def test_login_as_other_user_drops_data(self, manager: SessionManager) -> None:
+    def test_login_as_other_user_drops_data(self, any_manager: SessionManager) -> None:
         """Re-login as a different user never carries the first user's data."""
+        manager = any_manager
         session = manager.load(saved(manager, secret="alice's"))
         assert session is not None
         manager.login(session, "alice")
@@ -137,8 +140,9 @@ class TestRotationOnAuth:
         assert again is not None and again.user == "bob" and "secret" not in again
 
     @pytest.mark.parametrize("action", ["rotate", "elevate", "relogin"])
-    def test_privilege_changes_rotate(self, manager: SessionManager, action: str) -> None:
+    def test_privilege_changes_rotate(self, any_manager: SessionManager, action: str) -> None:
         """Step-up, role change and re-login each rotate with no grace (T-03)."""
+        manager = any_manager
         session = manager.load(saved(manager))
         assert session is not None
         manager.login(session, "alice")
@@ -153,9 +157,10 @@ class TestRotationOnAuth:
         assert session.cookie_value != before
         assert manager.load(before) is None
 
-    def test_mfa_pending_is_not_full_auth(self, manager: SessionManager,
+    def test_mfa_pending_is_not_full_auth(self, any_manager: SessionManager,
                                           clock: FrozenClock) -> None:
         """A half-open login is never fully authenticated; completing it rotates (T-21)."""
+        manager = any_manager
         from sessionward import ReauthenticationRequired
 
         session = manager.load(saved(manager))
@@ -188,7 +193,8 @@ class TestEnd:
         assert manager.load(cookie) is None
         assert inflight.storage_key is not None and store.load(inflight.storage_key) is None
 
-    def test_ended_session_refuses_save(self, manager: SessionManager) -> None:
+    def test_ended_session_refuses_save(self, any_manager: SessionManager) -> None:
+        manager = any_manager
         session = manager.load(saved(manager))
         assert session is not None
         manager.logout(session)
@@ -197,17 +203,19 @@ class TestEnd:
 
 
 class TestTimeouts:
-    def test_idle_boundary(self, manager: SessionManager, clock: FrozenClock) -> None:
+    def test_idle_boundary(self, any_manager: SessionManager, clock: FrozenClock) -> None:
         """Valid at idle - 1 s, invalid at idle + 1 s with no activity (T-07)."""
+        manager = any_manager
         cookie = saved(manager)
         clock.advance(IDLE - 1)
         assert manager.load(cookie) is not None
         clock.advance(IDLE + 1)
         assert manager.load(cookie) is None
 
-    def test_absolute_timeout_despite_activity(self, manager: SessionManager,
+    def test_absolute_timeout_despite_activity(self, any_manager: SessionManager,
                                                clock: FrozenClock) -> None:
         """Activity every 29 min and periodic rotation never extend the 12 h limit (T-08)."""
+        manager = any_manager
         cookie = saved(manager)
         elapsed = 0
         while elapsed + 29 * 60 < ABSOLUTE:
@@ -232,8 +240,9 @@ class TestTimeouts:
         assert stored.expires_at <= start + ABSOLUTE
         assert stored.expires_at <= start + IDLE + 1
 
-    def test_login_resets_absolute(self, manager: SessionManager, clock: FrozenClock) -> None:
+    def test_login_resets_absolute(self, any_manager: SessionManager, clock: FrozenClock) -> None:
         """Only re-authentication resets the absolute timeout (and rotates)."""
+        manager = any_manager
         session = manager.load(saved(manager))
         assert session is not None
         for _ in range(20):
@@ -281,8 +290,9 @@ class TestReadOnly:
         assert touched.version == first.version and touched.blob == first.blob
         assert touched.touched_at > first.touched_at
 
-    def test_inplace_mutation_is_saved(self, manager: SessionManager) -> None:
+    def test_inplace_mutation_is_saved(self, any_manager: SessionManager) -> None:
         """Mutating a list in place counts as a change."""
+        manager = any_manager
         cookie = saved(manager, items=[1])
         session = manager.load(cookie)
         assert session is not None
@@ -293,8 +303,9 @@ class TestReadOnly:
 
 
 class TestUsers:
-    def test_revoke_user_keeps_current(self, manager: SessionManager) -> None:
+    def test_revoke_user_keeps_current(self, any_manager: SessionManager) -> None:
         """revoke_user(U, keep=S1) ends S2, S3; S1 and V's S4 survive (T-12)."""
+        manager = any_manager
         sessions = []
         for user in ("u", "u", "u", "v"):
             s = manager.load(saved(manager))
@@ -306,8 +317,9 @@ class TestUsers:
         alive = [manager.load(s.cookie_value) is not None for s in sessions]
         assert alive == [True, False, False, True]
 
-    def test_sessions_of_has_no_ids(self, manager: SessionManager) -> None:
+    def test_sessions_of_has_no_ids(self, any_manager: SessionManager) -> None:
         """The inventory carries handles and metadata, never IDs or cookies (T-24)."""
+        manager = any_manager
         session = manager.load(saved(manager))
         assert session is not None
         manager.login(session, "alice")
@@ -345,8 +357,9 @@ class TestUsers:
 
 
 class TestLimits:
-    def test_oversized_record_refused(self, manager: SessionManager) -> None:
+    def test_oversized_record_refused(self, any_manager: SessionManager) -> None:
         """A 1 MB session is refused with a clear error; other sessions unaffected (P-S5)."""
+        manager = any_manager
         other = saved(manager, keep="me")
         session = manager.new()
         session["big"] = "x" * 1_000_000
@@ -410,9 +423,10 @@ class TestPeriodicRotation:
         assert manager.load(old) is None
         assert [e.reason for e in events if e.name == "zombie_accessed"] == ["successor_used"]
 
-    def test_parallel_requests_land_on_one_successor(self, manager: SessionManager,
+    def test_parallel_requests_land_on_one_successor(self, any_manager: SessionManager,
                                                      clock: FrozenClock) -> None:
         """N parallel requests with the old ID at the rotation instant share one successor."""
+        manager = any_manager
         old = saved(manager)
         clock.advance(15 * 60)
         results: list[str | None] = []
@@ -431,9 +445,10 @@ class TestPeriodicRotation:
         assert None not in results
         assert len(set(results)) == 1 and results[0] != old
 
-    def test_inflight_save_on_old_id_lands_on_successor(self, manager: SessionManager,
+    def test_inflight_save_on_old_id_lands_on_successor(self, any_manager: SessionManager,
                                                         clock: FrozenClock) -> None:
         """A save by a request that loaded before the rotation merges into the successor."""
+        manager = any_manager
         old = saved(manager, a=1)
         inflight = manager.load(old)
         assert inflight is not None
@@ -446,8 +461,10 @@ class TestPeriodicRotation:
         final = manager.load(rotated.cookie_value)
         assert final is not None and dict(final) == {"a": 1, "b": 2}
 
-    def test_rotation_keeps_auth_time(self, manager: SessionManager, clock: FrozenClock) -> None:
+    def test_rotation_keeps_auth_time(self, any_manager: SessionManager,
+                                      clock: FrozenClock) -> None:
         """Periodic rotation leaves auth_time unchanged (ASVS 3.6.2)."""
+        manager = any_manager
         session = manager.load(saved(manager))
         assert session is not None
         manager.login(session, "alice")
