@@ -137,17 +137,7 @@ def fresh(mgr: SessionManager, session: Session) -> Opened:
 # --------------------------------------------------------------- update
 
 def update(mgr: SessionManager, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
-    """Atomic read-modify-write of one key, retried on conflict.
-
-    ``fn`` receives the key's current stored value (``None`` if absent) and
-    returns the new value; it may run several times.  Other unsaved
-    changes of this request are kept (and merged on the next save).
-
-    Raises:
-        SessionGoneError: the session ended meanwhile.
-        SessionConflictError: still conflicting after many retries.
-        SessionReadOnlyError: opened in ``read`` mode.
-    """
+    """:meth:`SessionManager.update` (its docstring is the contract)."""
     if session.mode == "read":
         raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
     if session.is_new or session.lock_token is not None:

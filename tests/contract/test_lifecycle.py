@@ -15,20 +15,14 @@ from sessionward.ids import cookie_value, new_session_id, storage_key
 from sessionward.keys import KeyRing
 from sessionward.stores.base import Capability, SessionStore
 
+from contract._helpers import saved
+
 IDLE = 30 * 60
 ABSOLUTE = 12 * 3600
 
 
 def names(events: list[Any]) -> list[str]:
     return [e.name for e in events]
-
-
-def saved(manager: SessionManager, **data: Any) -> str:
-    session = manager.new()
-    session.update(data or {"k": "v"})
-    manager.save(session)
-    assert session.cookie_value is not None
-    return session.cookie_value
 
 
 def record_count(store: SessionStore, now: float) -> int:

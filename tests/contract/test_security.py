@@ -14,17 +14,11 @@ from sessionward.keys import KeyRing
 from sessionward.record import seal
 from sessionward.stores.base import SessionStore
 
+from contract._helpers import saved
+
 # A protocol-0 pickle stream whose __reduce__ would run os.system (written by hand: the
 # repository never imports pickle).  {canary} is replaced by a path.
 PICKLE_BOMB = "cos\nsystem\n(S'touch {canary}'\ntR."
-
-
-def saved(manager: SessionManager, **data: Any) -> str:
-    session = manager.new()
-    session.update(data or {"k": "v"})
-    manager.save(session)
-    assert session.cookie_value is not None
-    return session.cookie_value
 
 
 class Spy:
