@@ -39,6 +39,20 @@ def _runner(target: Target) -> tuple[Callable[[int, int], None], list[str]]:
     return run, handle
 
 
+def redis_commands(env: Env, run: Callable[[int, int], None], n: int = 100) -> dict[str, float]:
+    """Redis commands per cycle (``INFO commandstats`` delta over ``n`` cycles,
+    commands run inside Lua scripts included) – shows the round trips taken."""
+    import redis
+
+    r = redis.Redis(host=env.redis_host, port=env.redis_port)
+    r.config_resetstat()
+    run(n, 1_000_000)
+    stats = r.info("commandstats")
+    r.close()
+    return {k.removeprefix("cmdstat_"): v["calls"] / n for k, v in stats.items()
+            if not k.startswith("cmdstat_config") and not k.startswith("cmdstat_info")}
+
+
 def cycle_workload(spec: dict[str, Any]) -> Outcome:
     """µs per load+change+save cycle for one target.
 
@@ -62,6 +76,8 @@ def cycle_workload(spec: dict[str, Any]) -> Outcome:
     else:
         stats, per_round = measure(run, spec["rounds"], spec["round_seconds"],
                                    spec["max_cycles"])
+    if info.store == "redis":
+        extra["redis_commands_per_cycle"] = redis_commands(env, run)
     data = target.read(handle[0])
     if data.get("counter", 0) < 100 or len(data) < 11:
         raise RuntimeError(f"cycle did not persist: {data!r:.200}")

@@ -203,6 +203,10 @@ def _cycle_section(by_name: Results) -> str:
                          f"store calls/request: {calls}" if calls is not None else "–", _rss(r)])
     if not rows:
         return ""
+    cmds = [f"{TARGETS[n.split(':')[1]].label}: "
+            + ", ".join(f"{k} {v:g}" for k, v in r["extra"]["redis_commands_per_cycle"].items())
+            for n, r in by_name.items() if n.startswith("cycle:") and r.get("status") == "ok"
+            and r.get("extra", {}).get("redis_commands_per_cycle")]
     head = ["contender", "store", "µs/cycle (median)", "min–max", "cycles/s", "× raw floor",
             "× peer on same store (<1 = faster)", "peak RSS MiB"]
     return "## 1. Session cycle (load ~1 KB / 11 keys, change one key, save)\n\n" + \
@@ -213,7 +217,9 @@ def _cycle_section(by_name: Results) -> str:
         "brackets), which cancels most noise from other load on the machine.  The daemon " \
         "floor is the embedded SQLite cycle (measured interleaved in the daemon's worker) + 2 " \
         "Unix-socket round trips.\n\n" \
-        + _table(head, rows)
+        + _table(head, rows) + ("\n\nRedis commands per cycle (`INFO commandstats`, commands "
+                                "inside Lua scripts included): " + "; ".join(cmds) + "."
+                                if cmds else "")
 
 
 # ---------------------------------------------------------------- targets
