@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward import Settings
+from sessionward import Settings, cookies
 from sessionward.cookies import (
     CookiePolicy,
     delete_cookie_header,
@@ -218,3 +218,15 @@ class TestTransport:
         assert not transport_allowed(dev, scheme="http", host="localhost", client_ip="192.0.2.7")
         assert transport_allowed(dev, scheme="https", host="example.com", client_ip="192.0.2.7")
         assert transport_allowed(CookiePolicy(), scheme="http", host="x", client_ip="192.0.2.7")
+
+
+def test_throttled_headers_round_up_and_bound_retry_after() -> None:
+    """The 429 for a locked-out address: integer Retry-After in 1..86400, not cacheable."""
+    assert cookies.retry_after_value(0.2) == "1"
+    assert cookies.retry_after_value(29.01) == "30"
+    assert cookies.retry_after_value(10**9) == "86400"
+    assert cookies.retry_after_value(float("inf")) == "86400"
+    headers = dict(cookies.throttled_headers(12.5))
+    assert headers["Retry-After"] == "13"
+    assert headers["Cache-Control"] == "no-store" and headers["Vary"] == "Cookie"
+    assert "Set-Cookie" not in headers

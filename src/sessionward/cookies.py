@@ -18,12 +18,15 @@ pure functions (no I/O, no framework imports):
 - :func:`transport_allowed` confines ``unsafe_dev_http`` to loopback;
 - :data:`STORE_DOWN_STATUS` and :func:`store_down_headers` describe the 503
   every integration sends when the store is down — never a logout, never a
-  new cookie.
+  new cookie;
+- :data:`THROTTLED_STATUS` and :func:`throttled_headers` describe the 429 an
+  integration with a flood guard sends to a locked-out address (T-16).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,6 +43,9 @@ STORE_DOWN_BODY = b"Service temporarily unavailable: the session store cannot be
 DEV_HTTP_REFUSED_BODY = (
     b"sessionward: unsafe_dev_http serves session cookies over plain http to localhost only.\n"
 )
+THROTTLED_STATUS = 429
+THROTTLED_BODY = b"Too many requests with invalid session cookies from this address.\n"
+MAX_RETRY_AFTER = 86400
 _SAME_SITE_TOKENS: dict[SameSite, str] = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 MAX_UA_HEADER = 512
@@ -271,6 +277,19 @@ def store_down_headers() -> list[tuple[str, str]]:
     """Headers of the 503 sent when the store is down (no ``Set-Cookie``)."""
     return [("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "5"),
             *cache_headers()]
+
+
+def retry_after_value(seconds: float) -> str:
+    """``Retry-After`` delta-seconds for a wait of ``seconds``: rounded up, 1..86400."""
+    if not math.isfinite(seconds):
+        return str(MAX_RETRY_AFTER)
+    return str(min(MAX_RETRY_AFTER, max(1, math.ceil(seconds))))
+
+
+def throttled_headers(retry_after: float) -> list[tuple[str, str]]:
+    """Headers of the 429 for a locked-out address (no ``Set-Cookie``, not cacheable)."""
+    return [("Content-Type", "text/plain; charset=utf-8"),
+            ("Retry-After", retry_after_value(retry_after)), *cache_headers()]
 
 
 # ------------------------------------------------------------- transport

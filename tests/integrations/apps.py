@@ -9,6 +9,12 @@ Routes (each integration's natural way of writing them):
 - ``POST /login``  logs ``alice`` in and redirects (303) to ``/whoami``;
 - ``POST /logout`` logs out;
 - ``POST /form``   like whoami; the body may carry hostile ``session`` fields.
+
+Every builder takes an optional flood ``guard`` spec and passes it through that
+integration's own configuration (constructor keyword, ``SESSIONWARD_FLOOD_GUARD``
+in Flask's config or Django's settings).  :func:`behind_proxy` puts the
+framework's trusted-proxy middleware in front, as a deployment behind a
+reverse proxy would (uvicorn already trusts ``X-Forwarded-For`` from loopback).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ def whoami_text(user: str | None, n: object) -> str:
 # ------------------------------------------------------------------ Starlette
 
 
-def build_starlette(manager: SessionManager) -> Any:
+def build_starlette(manager: SessionManager, guard: object = None) -> Any:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.requests import Request
@@ -66,13 +72,14 @@ def build_starlette(manager: SessionManager) -> Any:
         Route("/set", set_n, methods=["POST"]), Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]), Route("/form", whoami, methods=["POST"]),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(sw.SessionMiddleware, manager=manager)])
+    return Starlette(routes=routes, middleware=[Middleware(sw.SessionMiddleware, manager=manager,
+                                                           guard=guard)])
 
 
 # ------------------------------------------------------------------ raw ASGI
 
 
-def build_asgi(manager: SessionManager) -> Any:
+def build_asgi(manager: SessionManager, guard: object = None) -> Any:
     from sessionward.integrations.asgi import SessionMiddleware, manager_of, session_of
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any],
@@ -99,13 +106,13 @@ def build_asgi(manager: SessionManager) -> Any:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
 
-    return SessionMiddleware(app, manager)
+    return SessionMiddleware(app, manager, guard=guard)
 
 
 # ------------------------------------------------------------------ raw WSGI
 
 
-def build_wsgi(manager: SessionManager) -> Any:
+def build_wsgi(manager: SessionManager, guard: object = None) -> Any:
     from sessionward.integrations.wsgi import SessionMiddleware, manager_of, session_of
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -130,18 +137,19 @@ def build_wsgi(manager: SessionManager) -> Any:
         start_response(status, headers)
         return [body.encode()]
 
-    return SessionMiddleware(app, manager)
+    return SessionMiddleware(app, manager, guard=guard)
 
 
 # ------------------------------------------------------------------ Flask
 
 
-def build_flask(manager: SessionManager) -> Any:
+def build_flask(manager: SessionManager, guard: object = None) -> Any:
     import flask
 
     from sessionward.integrations import flask as sw
 
     app = flask.Flask("sw_flask_test")
+    app.config["SESSIONWARD_FLOOD_GUARD"] = guard
     sw.init_app(app, manager=manager)
 
     @app.get("/plain")
@@ -181,16 +189,36 @@ def build_flask(manager: SessionManager) -> Any:
 # ------------------------------------------------------------------ Django
 
 
-def build_django(manager: SessionManager) -> Any:
+def build_django(manager: SessionManager, guard: object = None) -> Any:
     from sessionward.integrations.django.backend import configure_manager
 
     from integrations.django_app import wsgi_application
 
+    application = wsgi_application()
+    from django.conf import settings
+
+    settings.SESSIONWARD_FLOOD_GUARD = guard  # process-wide; every build resets it
     configure_manager(manager)
-    return wsgi_application()
+    return application
 
 
-BUILDERS: dict[str, tuple[Callable[[SessionManager], Any], str]] = {
+def behind_proxy(app: Any, kind: str) -> Any:
+    """``app`` behind its trusted-proxy middleware (werkzeug ``ProxyFix`` for WSGI).
+
+    The test servers listen on loopback only, so the one proxy hop trusted
+    here is the test client itself; uvicorn's own proxy-headers support
+    (on by default, trusting 127.0.0.1) does the same for ASGI.
+    """
+    if kind != "wsgi":
+        return app
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    return ProxyFix(app, x_for=1)
+
+
+Builder = Callable[..., Any]  # (manager, guard=None) -> app
+
+BUILDERS: dict[str, tuple[Builder, str]] = {
     "starlette": (build_starlette, "asgi"),
     "asgi": (build_asgi, "asgi"),
     "wsgi": (build_wsgi, "wsgi"),

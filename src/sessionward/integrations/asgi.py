@@ -11,12 +11,17 @@ WebSocket handshakes need a valid session (``require_websocket_session``);
 anything else is refused before ``accept``.  Sessions on WebSockets are
 opened read-only: a long-lived socket never writes the session.
 
+With ``guard=`` (opt-in, see :mod:`sessionward.integrations._flood`) an
+address locked out for presenting too many rejected cookies gets ``429``
+with ``Retry-After`` (WebSockets: close code 1008) before any session work.
+
 Limitation: changes made after ``http.response.start`` (while streaming the
 body) are not saved; finish session work before responding.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -26,6 +31,7 @@ from ..client import ClientInfo
 from ..errors import SessionGoneError, StoreError
 from ..manager import SessionManager
 from ..session import Session
+from . import _flood
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -157,14 +163,21 @@ class SessionMiddleware:
         scope_key: where the session goes (``"sessionward.session"``).
         require_websocket_session: refuse WebSocket handshakes without a
             valid session (default True).
+        guard: opt-in flood guard spec (``True``, Throttle options, a
+            ``Throttle`` or a guard; see :mod:`sessionward.integrations._flood`).
+
+    Raises:
+        ConfigurationError: an unusable ``guard`` spec.
     """
 
     scope_key = SESSION_KEY
 
     def __init__(self, app: ASGIApp, manager: AsyncSessionManager | SessionManager, *,
-                 scope_key: str | None = None, require_websocket_session: bool = True) -> None:
+                 scope_key: str | None = None, require_websocket_session: bool = True,
+                 guard: object = None) -> None:
         self.app = app
         self.manager = as_async(manager)
+        self.guard = _flood.resolve_guard(guard, manager)
         self.policy = cookies.CookiePolicy.from_settings(self.manager.settings)
         if scope_key is not None:
             self.scope_key = scope_key
@@ -183,10 +196,39 @@ class SessionMiddleware:
         return cookies.transport_allowed(self.policy, scheme=str(scope.get("scheme", "http")),
                                          host=_host(scope), client_ip=peer[0] if peer else None)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _blocked_for(self, scope: Scope) -> float:
+        """Seconds the request's address must wait (0.0: serve it).
+
+        Raises:
+            StoreError: the store is down.
+        """
+        if self.guard is None:
+            return 0.0
+        sent = cookies.has_session_cookie(header_values(scope, b"cookie"),
+                                          self.manager.settings.cookie_name)
+        return await asyncio.to_thread(_flood.blocked_for, self.guard, client_of(scope),
+                                       cookie_sent=sent)
+
+    async def _refused(self, scope: Scope, send: Send) -> bool:
+        """Answer 403 (dev-mode transport), 429 (flood guard) or 503; True if answered."""
         if not self._transport_ok(scope):
             await plain_response(send, 403, cookies.DEV_HTTP_REFUSED_BODY,
                                  [("Content-Type", "text/plain; charset=utf-8")])
+            return True
+        try:
+            wait = await self._blocked_for(scope)
+        except StoreError:
+            await plain_response(send, cookies.STORE_DOWN_STATUS, cookies.STORE_DOWN_BODY,
+                                 cookies.store_down_headers())
+            return True
+        if wait > 0:
+            await plain_response(send, cookies.THROTTLED_STATUS, cookies.THROTTLED_BODY,
+                                 cookies.throttled_headers(wait))
+            return True
+        return False
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if await self._refused(scope, send):
             return
         exchange = _Exchange(self, scope, send)
         try:
@@ -205,16 +247,28 @@ class SessionMiddleware:
         finally:
             await self.manager.release(session)
 
+    async def _websocket_session(self, scope: Scope) -> tuple[Session | None, bool]:
+        """The handshake's session (read-only) and whether to refuse regardless.
+
+        A store outage or a locked-out address refuses the handshake even when
+        anonymous sockets are allowed.
+        """
+        value = cookies.read_session_cookie(header_values(scope, b"cookie"),
+                                            self.manager.settings.cookie_name)
+        if not self._transport_ok(scope):
+            return None, True
+        try:
+            if await self._blocked_for(scope) > 0:
+                return None, True
+            if value is None:
+                return None, False
+            return await self.manager.load(value, client=client_of(scope), mode="read"), False
+        except StoreError:
+            return None, True
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = header_values(scope, b"cookie")
-        value = cookies.read_session_cookie(raw, self.manager.settings.cookie_name)
-        session: Session | None = None
-        if self._transport_ok(scope) and value is not None:
-            try:
-                session = await self.manager.load(value, client=client_of(scope), mode="read")
-            except StoreError:
-                session = None
-        if session is None and self.require_websocket_session:
+        session, refuse = await self._websocket_session(scope)
+        if refuse or (session is None and self.require_websocket_session):
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
             return

@@ -13,7 +13,11 @@
         login(user_id)            # new ID; the old one is dead at once
 
 Every ``SESSIONWARD_*`` key maps onto :class:`~sessionward.Settings` (``*_SECONDS``
-become durations) in :func:`settings_from_config`.  Cookie and cache headers
+become durations) in :func:`settings_from_config`, except
+``SESSIONWARD_FLOOD_GUARD``: the opt-in flood guard (``True``, a dict of
+Throttle options, a ``Throttle`` or a guard; see
+:mod:`sessionward.integrations._flood`) that answers 429 to an address that
+presented too many rejected cookies.  Cookie and cache headers
 come from :mod:`sessionward.cookies`; a store outage answers 503 (never a
 logout, never a new cookie).
 """
@@ -30,13 +34,16 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 
 from .. import cookies
-from ..errors import StoreError, StoreUnavailableError
+from ..errors import StoreError, StoreUnavailableError, ThrottledError
 from ..manager import SessionManager
 from ..session import Session
+from . import _flood
 from .wsgi import finish
 
 EXTENSION = "sessionward"
 PREFIX = "SESSIONWARD_"
+GUARD_KEY = "SESSIONWARD_FLOOD_GUARD"
+"""The Flask config key of the flood guard spec (not a Settings field)."""
 
 
 def settings_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +56,7 @@ def settings_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     values: dict[str, Any] = {}
     for name, value in config.items():
-        if isinstance(name, str) and name.startswith(PREFIX):
+        if isinstance(name, str) and name.startswith(PREFIX) and name != GUARD_KEY:
             key = name[len(PREFIX):].lower()
             values["store_url" if key == "store" else key] = value
     return values
@@ -172,15 +179,33 @@ class UnavailableSession(FlaskSession):
         return None
 
 
+class ThrottledSession(UnavailableSession):
+    """Stands in while the address is locked out by the flood guard (→ 429).
+
+    The ``before_request`` hook answers 429 before any view runs; any other
+    use raises :class:`~sessionward.errors.ThrottledError`.
+    """
+
+    def __init__(self, *, cookie_sent: bool, retry_after: float) -> None:
+        super().__init__(cookie_sent=cookie_sent)
+        self.retry_after = retry_after
+
+    def _down(self) -> StoreUnavailableError:
+        raise ThrottledError(self.retry_after, "this address is locked out")
+
+
 class SessionwardInterface(SessionInterface):
     """Flask ``SessionInterface`` over a :class:`~sessionward.SessionManager`.
 
     Args:
         manager: the manager (embedded, or the daemon's ``RemoteSessionManager``).
+        guard: an opt-in flood guard (see :func:`init_app`).
     """
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, *,
+                 guard: _flood.FloodGuard | None = None) -> None:
         self.manager = manager
+        self.guard = guard
         self.policy = cookies.CookiePolicy.from_settings(manager.settings)
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
@@ -193,6 +218,9 @@ class SessionwardInterface(SessionInterface):
         value = cookies.read_session_cookie(raw, name)
         client = cookies.client_info(request.remote_addr, request.headers.get("User-Agent"))
         try:
+            wait = _flood.blocked_for(self.guard, client, cookie_sent=sent)
+            if wait > 0:
+                return ThrottledSession(cookie_sent=sent, retry_after=wait)
             loaded = self.manager.load(value, client=client) if value is not None else None
         except StoreError:
             return UnavailableSession(cookie_sent=sent)
@@ -233,16 +261,28 @@ def _store_down_response(_exc: StoreError | None = None) -> Response:
                     headers=cookies.store_down_headers())
 
 
+def _throttled_response(retry_after: float) -> Response:
+    return Response(cookies.THROTTLED_BODY, status=cookies.THROTTLED_STATUS,
+                    headers=cookies.throttled_headers(retry_after))
+
+
 def _refuse_when_down() -> Response | None:
-    return _store_down_response() if isinstance(flask_session, UnavailableSession) else None
+    proxied = flask_session._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(proxied, ThrottledSession):
+        return _throttled_response(proxied.retry_after)
+    return _store_down_response() if isinstance(proxied, UnavailableSession) else None
 
 
-def init_app(app: Flask, *, manager: SessionManager | None = None) -> SessionManager:
+def init_app(app: Flask, *, manager: SessionManager | None = None,
+             guard: object = None) -> SessionManager:
     """Install sessionward as ``app``'s session backend.
 
     Args:
         app: the Flask app.
         manager: a ready manager; by default built from ``SESSIONWARD_*`` config.
+        guard: the flood guard spec; by default ``SESSIONWARD_FLOOD_GUARD``
+            (off when absent): ``True``, a dict of Throttle options, a
+            ``Throttle`` or a guard.
 
     Returns:
         the manager in use (also ``app.extensions["sessionward"]``).
@@ -251,7 +291,8 @@ def init_app(app: Flask, *, manager: SessionManager | None = None) -> SessionMan
         ConfigurationError: invalid ``SESSIONWARD_*`` configuration.
     """
     mgr = manager if manager is not None else manager_from_config(app.config)
-    app.session_interface = SessionwardInterface(mgr)
+    spec = guard if guard is not None else app.config.get(GUARD_KEY)
+    app.session_interface = SessionwardInterface(mgr, guard=_flood.resolve_guard(spec, mgr))
     app.extensions[EXTENSION] = mgr
     app.before_request(_refuse_when_down)
     app.register_error_handler(StoreError, _store_down_response)

@@ -39,12 +39,18 @@ class SessionMiddleware(_AsgiSessionMiddleware):
         app: the ASGI app.
         manager: an :class:`AsyncSessionManager` or a sync manager.
         require_websocket_session: refuse WebSockets without a valid session.
+        guard: opt-in flood guard: ``True``, a mapping of Throttle options, a
+            ``Throttle`` or a guard (429 + ``Retry-After`` for an address that
+            presented too many rejected cookies; see ``integrations._flood``).
+
+    Raises:
+        ConfigurationError: an unusable ``guard`` spec.
     """
 
     def __init__(self, app: ASGIApp, manager: AsyncSessionManager | SessionManager, *,
-                 require_websocket_session: bool = True) -> None:
+                 require_websocket_session: bool = True, guard: object = None) -> None:
         super().__init__(app, manager, scope_key="session",
-                         require_websocket_session=require_websocket_session)
+                         require_websocket_session=require_websocket_session, guard=guard)
 
 
 def get_session(conn: HTTPConnection) -> Session:

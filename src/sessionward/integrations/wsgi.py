@@ -6,6 +6,10 @@ fresh lazy one when absent or invalid), call the app, and when the app calls
 :mod:`sessionward.cookies`.  A store that is down gives 503 with no
 ``Set-Cookie``: never a logout, never a new ID.
 
+With ``guard=`` (opt-in, see :mod:`sessionward.integrations._flood`) an
+address locked out for presenting too many rejected cookies gets ``429``
+with ``Retry-After`` before any session work.
+
 Limitation: changes made after ``start_response`` (while the body is being
 produced) are not saved; finish session work before starting the response.
 """
@@ -21,6 +25,7 @@ from ..client import ClientInfo
 from ..errors import SessionGoneError, StoreError
 from ..manager import SessionManager
 from ..session import Session
+from . import _flood
 
 SESSION_KEY = "sessionward.session"
 MANAGER_KEY = "sessionward.manager"
@@ -54,6 +59,14 @@ def store_down(start_response: StartResponse) -> list[bytes]:
     body = cookies.STORE_DOWN_BODY
     start_response("503 Service Unavailable",
                    [*cookies.store_down_headers(), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def throttled(start_response: StartResponse, retry_after: float) -> list[bytes]:
+    """Start and return the 429 for a locked-out address (no ``Set-Cookie``)."""
+    body = cookies.THROTTLED_BODY
+    start_response("429 Too Many Requests",
+                   [*cookies.throttled_headers(retry_after), ("Content-Length", str(len(body)))])
     return [body]
 
 
@@ -106,12 +119,18 @@ class SessionMiddleware:
         manager: a :class:`~sessionward.SessionManager` (or the daemon's
             ``RemoteSessionManager``).
         environ_key: where the session goes (``"sessionward.session"``).
+        guard: opt-in flood guard spec (``True``, Throttle options, a
+            ``Throttle`` or a guard; see :mod:`sessionward.integrations._flood`).
+
+    Raises:
+        ConfigurationError: an unusable ``guard`` spec.
     """
 
     def __init__(self, app: WSGIApp, manager: SessionManager, *,
-                 environ_key: str = SESSION_KEY) -> None:
+                 environ_key: str = SESSION_KEY, guard: object = None) -> None:
         self.app = app
         self.manager = manager
+        self.guard = _flood.resolve_guard(guard, manager)
         self.policy = cookies.CookiePolicy.from_settings(manager.settings)
         self.environ_key = environ_key
 
@@ -128,6 +147,10 @@ class SessionMiddleware:
         client = client_of(environ)
         value = cookies.read_session_cookie(raw, name)
         try:
+            wait = _flood.blocked_for(self.guard, client,
+                                      cookie_sent=cookies.has_session_cookie(raw, name))
+            if wait > 0:
+                return throttled(start_response, wait)
             loaded = self.manager.load(value, client=client) if value is not None else None
         except StoreError:
             return store_down(start_response)

@@ -12,7 +12,10 @@
 
 The manager comes from ``settings.SESSIONWARD`` (built once, lazily), or from
 :func:`configure_manager` (tests, custom builds, the daemon's
-``RemoteSessionManager``).
+``RemoteSessionManager``).  The opt-in flood guard comes from
+``settings.SESSIONWARD_FLOOD_GUARD`` (``True`` or a dict of Throttle options;
+see :mod:`sessionward.integrations._flood`) or ``configure_manager(guard=...)``,
+and is built for the current manager on first use (:func:`get_guard`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,14 @@ from ...config import Settings
 from ...errors import SessionGoneError, StoreError
 from ...manager import SessionManager
 from ...session import Session
+from .._flood import FloodGuard, resolve_guard
 
 AUTH_USER_KEY = "_auth_user_id"
+GUARD_SETTING = "SESSIONWARD_FLOOD_GUARD"
 current_client: ContextVar[ClientInfo | None] = ContextVar("sessionward_client", default=None)
 _manager: SessionManager | None = None
+_guard_spec: object = None
+_guard: tuple[SessionManager, FloodGuard | None] | None = None
 _lock = threading.Lock()
 
 
@@ -46,11 +53,19 @@ def settings_from_django() -> Settings:
                                  source="settings.SESSIONWARD")
 
 
-def configure_manager(manager: SessionManager | None) -> None:
-    """Use ``manager`` for every request (``None``: rebuild from settings)."""
-    global _manager
+def configure_manager(manager: SessionManager | None, *, guard: object = None) -> None:
+    """Use ``manager`` for every request (``None``: rebuild from settings).
+
+    Args:
+        manager: the manager, or ``None`` to build it from ``settings.SESSIONWARD``.
+        guard: a flood guard spec for it; ``None`` defers to
+            ``settings.SESSIONWARD_FLOOD_GUARD``.
+    """
+    global _manager, _guard_spec, _guard
     with _lock:
         _manager = manager
+        _guard_spec = guard
+        _guard = None
 
 
 def get_manager() -> SessionManager:
@@ -65,6 +80,22 @@ def get_manager() -> SessionManager:
             conf = settings_from_django()
             _manager = SessionManager.from_url(conf.store_url, settings=conf)
         return _manager
+
+
+def get_guard() -> FloodGuard | None:
+    """The flood guard of the current manager (built on first use), or ``None``.
+
+    Raises:
+        ConfigurationError: invalid settings or an unusable guard spec.
+    """
+    global _guard
+    manager = get_manager()
+    with _lock:
+        if _guard is None or _guard[0] is not manager:
+            spec = _guard_spec if _guard_spec is not None else getattr(
+                django_settings, GUARD_SETTING, None)
+            _guard = (manager, resolve_guard(spec, manager))
+        return _guard[1]
 
 
 class SessionStore(SessionBase):  # type: ignore[misc]  # django ships no types

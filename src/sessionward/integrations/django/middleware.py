@@ -6,6 +6,10 @@ parser (T-23) and fixes ``request.COOKIES`` before Django sees it.  On the way
 out it owns the session cookie: the exact ``Set-Cookie`` or deletion cookie
 from :mod:`sessionward.cookies`, ``Clear-Site-Data`` on logout, ``Vary:
 Cookie`` + ``Cache-Control: no-store`` (T-11), and 503 when the store is down.
+
+With ``SESSIONWARD_FLOOD_GUARD`` set (opt-in), an address locked out for
+presenting too many rejected cookies gets 429 with ``Retry-After`` before
+Django's ``SessionMiddleware`` runs (no session work, no cookie).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from django.http import (
 from django.utils.cache import patch_vary_headers
 
 from ... import cookies
+from ...client import ClientInfo
 from ...errors import StoreError
 from ...session import Session
-from .backend import SessionStore, current_client, get_manager
+from .._flood import blocked_for
+from .backend import SessionStore, current_client, get_guard, get_manager
 
 Handler = Callable[[HttpRequest], HttpResponseBase]
 
@@ -33,6 +39,24 @@ def store_down_response() -> HttpResponse:
     for name, value in cookies.store_down_headers():
         response.headers[name] = value
     return response
+
+
+def throttled_response(retry_after: float) -> HttpResponse:
+    """The 429 for an address locked out by the flood guard (no cookie)."""
+    response = HttpResponse(cookies.THROTTLED_BODY, status=cookies.THROTTLED_STATUS)
+    for name, value in cookies.throttled_headers(retry_after):
+        response.headers[name] = value
+    return response
+
+
+def _flood_response(raw: list[str], name: str, client: ClientInfo) -> HttpResponse | None:
+    """429 (locked out) or 503 (store down) before any session work, else ``None``."""
+    try:
+        wait = blocked_for(get_guard(), client,
+                           cookie_sent=cookies.has_session_cookie(raw, name))
+    except StoreError:
+        return store_down_response()
+    return throttled_response(wait) if wait > 0 else None
 
 
 class SessionGuardMiddleware:
@@ -51,13 +75,16 @@ class SessionGuardMiddleware:
             return HttpResponse(cookies.DEV_HTTP_REFUSED_BODY, status=403)
         raw = [meta.get("HTTP_COOKIE", "")]
         name = mgr.settings.cookie_name
+        client = cookies.client_info(meta.get("REMOTE_ADDR"), meta.get("HTTP_USER_AGENT"))
+        refused = _flood_response(raw, name, client)
+        if refused is not None:
+            return refused
         value = cookies.read_session_cookie(raw, name)
         if value is None:
             request.COOKIES.pop(name, None)
         else:
             request.COOKIES[name] = value
-        token = current_client.set(cookies.client_info(meta.get("REMOTE_ADDR"),
-                                                       meta.get("HTTP_USER_AGENT")))
+        token = current_client.set(client)
         try:
             response = self.get_response(request)
         finally:
