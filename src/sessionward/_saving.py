@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _rotation, codec
+from . import _loading, _rotation, codec
 from ._merge import pending_changes, three_way
 from ._records import Opened, store_expiry
 from .errors import LockLostError, SessionConflictError, SessionGoneError, SessionReadOnlyError
@@ -145,21 +145,39 @@ def update(mgr: SessionManager, session: Session, key: str, fn: Callable[[Any], 
         session[key] = value
         mgr.save(session)
         return value
+    # Why the lease: compare-and-set alone makes update() atomic against other
+    # update() calls and optimistic saves, but not against an exclusive holder,
+    # whose fenced save would then hit a same-key conflict:
+    #   t0  X (exclusive) loads items=[a]     t1  update() appends b: CAS ok
+    #   t2  X saves items=[a, x]: version moved, same key -> SessionConflictError
+    # Taking the lease for each attempt makes update() wait for X instead.
     delay = 0.001
     for _attempt in range(200):
-        value, done = try_update(mgr, session, key, fn)
+        locked = session.storage_key or ""
+        lease = _loading.acquire(mgr, locked)
+        session.lock_token = lease.token
+        try:
+            value, done = try_update(mgr, session, key, fn, locked=locked)
+        finally:
+            session.lock_token = None
+            lease.release()
         if done:
             return value
         time.sleep(_jitter.uniform(0, delay))
         delay = min(delay * 2, 0.05)
     raise SessionConflictError(f"update of {key!r} kept conflicting; gave up after 200 tries")
 
+
 def try_update(mgr: SessionManager, session: Session, key: str,
-               fn: Callable[[Any], Any]) -> tuple[Any, bool]:
-    """One read-modify-write attempt; ``(value, False)`` on a version conflict."""
+               fn: Callable[[Any], Any], *, locked: str) -> tuple[Any, bool]:
+    """One fenced read-modify-write attempt under the lease on ``locked``;
+    ``(value, False)`` on a version conflict or when the session moved to a
+    rotation successor (the caller then locks the successor and retries)."""
     if session.ended:
         raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
     current = fresh(mgr, session)
+    if current.key != locked:
+        return None, False
     pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
     stored_data = codec.decode_data(codec.loads(current.data_json))
     value = fn(stored_data.get(key))
@@ -172,6 +190,7 @@ def try_update(mgr: SessionManager, session: Session, key: str,
         stored = mgr.store.replace(
             current.key, blob, expected_version=current.stored.version,
             expires_at=store_expiry(meta, meta.last_seen), user_key=current.stored.user_key,
+            fence=session.lock_token,
         )
     except SessionGoneError:
         session.ended = True
