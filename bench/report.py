@@ -74,6 +74,12 @@ def floor_ratio(by_name: Results, target: str) -> tuple[float | None, str]:
     return (None if m is None or not floor else m / floor), "medians"
 
 
+def status_word(status: str) -> str:
+    """How a non-ok workload is shown."""
+    return {"unavailable": "not available yet", "skipped": "skipped (time budget)"}.get(
+        status, "error")
+
+
 def _fmt(v: float | None, digits: int = 1) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
 
@@ -175,7 +181,7 @@ def _cycle_section(by_name: Results) -> str:
         if r is None:
             continue
         if r["status"] != "ok":
-            note = "not available yet" if r["status"] == "unavailable" else "error"
+            note = status_word(r["status"])
             rows.append([t.label, t.store, note, r.get("message", "")[:60], "", "", "", ""])
             continue
         s = r["stats"]
@@ -322,7 +328,7 @@ def _lost_section(by_name: Results) -> str:
         parts = name.split(":")
         label = TARGETS[parts[1]].label + (f" – mode `{parts[2]}`" if len(parts) > 2 else "")
         if r["status"] != "ok":
-            rows.append([label, "not available yet" if r["status"] == "unavailable" else "error",
+            rows.append([label, status_word(r["status"]),
                          r.get("message", "")[:60], "", "", ""])
             continue
         x = r["extra"]
@@ -349,9 +355,7 @@ def _scale_section(by_name: Results) -> str:
         if not name.startswith("scale:"):
             continue
         if r["status"] != "ok":
-            other.append(f"- `{name}`: "
-                         f"{'not available yet' if r['status'] == 'unavailable' else 'error'}"
-                         f" – {r.get('message', '')}")
+            other.append(f"- `{name}`: {status_word(r['status'])} – {r.get('message', '')}")
             continue
         x = r["extra"]
         if name == "scale:django_file_cleanup":
@@ -417,8 +421,8 @@ def _memory_section(results: list[dict[str, Any]]) -> str:
 
 
 def _unavailable_section(results: list[dict[str, Any]]) -> str:
-    rows = [f"- `{r['name']}`: {'not available yet' if r['status'] == 'unavailable' else 'error'}"
-            f" – {r.get('message', '')}" for r in results if r["status"] != "ok"]
+    rows = [f"- `{r['name']}`: {status_word(r['status'])} – {r.get('message', '')}"
+            for r in results if r["status"] != "ok"]
     return "## Not measured in this run\n\n" + "\n".join(rows) if rows else ""
 
 

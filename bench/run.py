@@ -10,6 +10,7 @@ names (``cycle``, ``lost_updates``, ``scale``, ``cycle:sw_redis`` …).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -39,12 +40,16 @@ class Profile:
     round_seconds: float
     max_cycles: int
     timeout: float
+    budget: float
+    """Wall-clock budget of the whole run: workloads that would start after it
+    are skipped (reported as such), so quick stays under 2 minutes even on a
+    busy machine and full under 30."""
 
     @classmethod
     def of(cls, quick: bool) -> Profile:
         if quick:
-            return cls(True, 5, 0.1, 3000, 60)
-        return cls(False, 7, 0.6, 30000, 600)
+            return cls(True, 5, 0.1, 3000, 60, 105)
+        return cls(False, 7, 0.6, 30000, 600, 1650)
 
 
 def cycle_specs(p: Profile) -> list[dict[str, Any]]:
@@ -126,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="groups or workload names")
     ap.add_argument("--out", type=Path, default=RESULTS, help="output directory")
+    ap.add_argument("--budget", type=float, metavar="SECONDS",
+                    help="wall-clock budget (default 105 quick, 1650 full)")
     args = ap.parse_args(argv)
     profile = Profile.of(args.quick)
+    if args.budget:
+        profile = dataclasses.replace(profile, budget=args.budget)
     if args.quick:
         os.environ["SW_BENCH_WARMUP"] = "0.15"
     specs = selected(all_specs(profile), args.only)
@@ -142,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         with private_redis() as redis:
             redis_version = redis.version if redis else "absent"
             for i, spec in enumerate(specs, 1):
-                res = run_one(spec, profile, redis, scratch)
+                left = profile.budget - (time.time() - started)
+                if left < 3:
+                    res = {"name": spec["name"], "status": "skipped", "seconds": 0.0,
+                           "message": f"run budget of {profile.budget:.0f} s used up",
+                           "spec": spec}
+                else:
+                    spec = spec | {"timeout": min(spec.get("timeout", profile.timeout), left)}
+                    res = run_one(spec, profile, redis, scratch)
                 results.append(res)
                 print(f"[{i:>2}/{len(specs)}] {spec['name']:<34} {res['status']:<11}"
                       f" {_brief(res)} ({res['seconds']} s)", flush=True)
