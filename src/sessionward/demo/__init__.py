@@ -3,7 +3,8 @@
 ``sessionward demo`` (or ``python -m sessionward.demo``) serves it on
 http://127.0.0.1:8000.  On first run it creates a private data directory
 (mode 0700, default ``./demo-data``) holding the session key (0600), the
-session store and the demo's users/events database.
+anonymous forms' CSRF key ``csrf.key`` (0600, independent of the session
+keys), the session store and the demo's users/events database.
 
 Development mode: the demo runs over plain http on loopback, so it uses
 ``unsafe_dev_http=True`` and the cookie name ``session`` (a ``__Host-``
@@ -23,11 +24,12 @@ from starlette.applications import Starlette
 from ..amanager import AsyncSessionManager
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..keys import load_keyring, write_key_file
+from ..keys import KeyRing, load_keyring, write_key_file
 from ..manager import SessionManager
 from ..stores.sqlite import SQLiteStore
 from ..throttle import Throttle
 from .app import Demo, build_app
+from .csrf import AnonymousCsrf
 from .db import DemoDB
 
 __all__ = ["DEFAULT_DATA_DIR", "create_app", "demo_settings", "prepare_data_dir"]
@@ -74,6 +76,17 @@ def demo_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
                          overrides=overrides)
 
 
+def _key_file(path: Path, namespace: str) -> KeyRing:
+    """Load the key file at ``path``, writing a new one (0600) on first run.
+
+    Raises:
+        ConfigurationError: the file is unsafe or unreadable.
+    """
+    if not path.exists():
+        write_key_file(path)
+    return load_keyring(path, namespace)
+
+
 def create_app(data_dir: Path | str = DEFAULT_DATA_DIR, *,
                environ: Mapping[str, str] | None = None) -> Starlette:
     """Build the demo app over ``data_dir`` (created and keyed on first run).
@@ -83,13 +96,12 @@ def create_app(data_dir: Path | str = DEFAULT_DATA_DIR, *,
     """
     root = prepare_data_dir(Path(data_dir))
     settings = demo_settings(root, environ)
-    key_file = root / "session.key"
-    if not key_file.exists():
-        write_key_file(key_file)
-    keyring = load_keyring(key_file, settings.namespace)
+    keyring = _key_file(root / "session.key", settings.namespace)
+    csrf = AnonymousCsrf(_key_file(root / "csrf.key", settings.namespace).active,
+                         secure=settings.cookie_secure)
     store = SQLiteStore(root / "sessions.db")
     manager = SessionManager(store, keyring, settings)
     db = DemoDB(root / "demo.db")
     manager.events.subscribe(db.on_event)
     throttle = Throttle(store, keyring, namespace="login", events=manager.events)
-    return build_app(Demo(AsyncSessionManager(manager), db, throttle))
+    return build_app(Demo(AsyncSessionManager(manager), db, throttle, csrf))

@@ -11,7 +11,10 @@ Security-relevant behaviour shown here, all through the public API:
 - changing the password is a sensitive action: it requires step-up
   re-authentication (:meth:`~sessionward.SessionManager.elevate` +
   ``require_recent_auth``) and then signs out every other session;
-- every POST form carries a per-session CSRF token.
+- every signed-in POST form carries a per-session CSRF token; the anonymous
+  sign-in and sign-up forms use a stateless signed double-submit token
+  (:mod:`sessionward.demo.csrf`), so an anonymous visit creates no session
+  record and sets no session cookie (T-15, ASVS 5.0 7.6.2).
 """
 
 from __future__ import annotations
@@ -32,8 +35,18 @@ from ..amanager import AsyncSessionManager
 from ..errors import ReauthenticationRequired
 from ..integrations import starlette as sw
 from ..throttle import Throttle
+from .csrf import AnonymousCsrf
 from .db import DemoDB
-from .web import csrf_ok, flash, new_csrf_token, read_form, redirect, render, safe_next
+from .web import (
+    CSRF_KEY,
+    csrf_ok,
+    flash,
+    new_csrf_token,
+    read_form,
+    redirect,
+    render,
+    safe_next,
+)
 
 STEP_UP = timedelta(minutes=5)
 MIN_PASSWORD = 10
@@ -42,11 +55,13 @@ STATIC = Path(__file__).parent / "static"
 
 @dataclass
 class Demo:
-    """What the routes share: the manager, the demo's DB and the login throttle."""
+    """What the routes share: the manager, the demo's DB, the login throttle
+    and the anonymous forms' CSRF signer."""
 
     manager: AsyncSessionManager
     db: DemoDB
     throttle: Throttle
+    csrf: AnonymousCsrf
 
 
 def _demo(request: Request) -> Demo:
@@ -61,6 +76,26 @@ def _client_ip(request: Request) -> str:
 async def _checked_form(request: Request) -> dict[str, str] | None:
     form = await read_form(request)
     return form if csrf_ok(sw.get_session(request), form) else None
+
+
+async def _checked_anonymous_form(request: Request) -> dict[str, str] | None:
+    """The form if its stateless token matches this browser's nonce cookie."""
+    form, csrf = await read_form(request), _demo(request).csrf
+    cookie = request.cookies.get(csrf.cookie_name)
+    now = _demo(request).manager.sync.clock()
+    return form if csrf.verify(cookie, form.get(CSRF_KEY, ""), now) else None
+
+
+def _render_anonymous(request: Request, template: str, *, status: int = 200,
+                      **context: object) -> Response:
+    """An anonymous form page: stateless CSRF token + nonce cookie, no session write."""
+    csrf = _demo(request).csrf
+    nonce = csrf.nonce(request.cookies.get(csrf.cookie_name))
+    token = csrf.token(nonce, _demo(request).manager.sync.clock())
+    response = render(request, sw.get_session(request), template, status=status, csrf=token,
+                      **context)
+    csrf.set_cookie(response, nonce)
+    return response
 
 
 def _csrf_failed() -> Response:
@@ -79,27 +114,29 @@ async def login_page(request: Request) -> Response:
     session = sw.get_session(request)
     if session.user:
         return redirect("/account")
-    return render(request, session, "login.html", next=safe_next(request.query_params.get("next")))
+    return _render_anonymous(request, "login.html",
+                             next=safe_next(request.query_params.get("next")))
 
 
 async def login_submit(request: Request) -> Response:
     session, demo = sw.get_session(request), _demo(request)
-    form = await _checked_form(request)
+    form = await _checked_anonymous_form(request)
     if form is None:
         return _csrf_failed()
     username, password = form.get("username", "").strip(), form.get("password", "")
     key = demo.throttle.key_for(user=username.lower() or "-", ip=_client_ip(request))
     wait = await asyncio.to_thread(demo.throttle.check, key)
     if wait > 0:
-        return render(request, session, "login.html", status=429, username=username,
-                      error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
+        return _render_anonymous(request, "login.html", status=429, username=username,
+                                 error=f"Too many failed attempts. Try again in {int(wait) + 1} "
+                                       "seconds.")
     if not await asyncio.to_thread(demo.db.verify, username, password):
         await asyncio.to_thread(demo.throttle.hit, key)
         if username:
             await asyncio.to_thread(demo.db.add_event, username, "login_failed",
                                     client=_client_ip(request))
-        return render(request, session, "login.html", status=401, username=username,
-                      error="Wrong user name or password.")
+        return _render_anonymous(request, "login.html", status=401, username=username,
+                                 error="Wrong user name or password.")
     await asyncio.to_thread(demo.throttle.reset, key)
     await sw.login(request, username)
     new_csrf_token(session)
@@ -107,12 +144,12 @@ async def login_submit(request: Request) -> Response:
 
 
 async def signup_page(request: Request) -> Response:
-    return render(request, sw.get_session(request), "signup.html")
+    return _render_anonymous(request, "signup.html")
 
 
 async def signup_submit(request: Request) -> Response:
     session, demo = sw.get_session(request), _demo(request)
-    form = await _checked_form(request)
+    form = await _checked_anonymous_form(request)
     if form is None:
         return _csrf_failed()
     username, password = form.get("username", "").strip(), form.get("password", "")
@@ -120,8 +157,8 @@ async def signup_submit(request: Request) -> Response:
     if error is None and not await asyncio.to_thread(demo.db.create_user, username, password):
         error = "That user name is taken."
     if error is not None:
-        return render(request, session, "signup.html", status=400, username=username,
-                      error=error)
+        return _render_anonymous(request, "signup.html", status=400, username=username,
+                                 error=error)
     await asyncio.to_thread(demo.db.add_event, username, "signup", client=_client_ip(request))
     await sw.login(request, username)
     new_csrf_token(session)

@@ -1,8 +1,10 @@
 """Rendering, forms and CSRF for the demo (small helpers, no routes).
 
 Every page is server-rendered by Jinja2 with autoescaping on, so anything a
-user typed is escaped.  Every POST form carries a per-session CSRF token that
-is checked in constant time (:func:`csrf_ok`).
+user typed is escaped.  Every signed-in POST form carries a per-session CSRF
+token that is checked in constant time (:func:`csrf_ok`); the anonymous forms
+use the stateless token of :mod:`sessionward.demo.csrf` (passed as ``csrf=``
+to :func:`render`), so an anonymous visit stores nothing.
 """
 
 from __future__ import annotations
@@ -90,11 +92,22 @@ def flash(session: Session, message: str, kind: str = "info") -> None:
 
 
 def render(request: Request, session: Session, template: str, *, status: int = 200,
-           **context: Any) -> HTMLResponse:
-    """Render ``template`` with the common context (user, CSRF token, flash)."""
+           csrf: str | None = None, **context: Any) -> HTMLResponse:
+    """Render ``template`` with the common context (user, CSRF token, flash).
+
+    Args:
+        request: the request.
+        session: its session (never written unless it has a flash or needs a token).
+        template: the template name.
+        status: the HTTP status.
+        csrf: the form token; by default the session-bound one (created on
+            first use, which stores the session).
+        **context: template variables.
+    """
     note = session.pop(FLASH_KEY, None) if FLASH_KEY in session else None
+    token = csrf if csrf is not None else csrf_token(session)
     page = _env.get_template(template).render(
-        user=session.user, csrf=csrf_token(session), flash=note, path=request.url.path, **context)
+        user=session.user, csrf=token, flash=note, path=request.url.path, **context)
     return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
 
 
