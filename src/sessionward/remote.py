@@ -653,12 +653,18 @@ class RemoteSessionManager:
 
     def cleanup(self, *, batch: int = 1000, max_batches: int | None = None,
                 progress: Callable[[int], None] | None = None) -> int:
-        """Purge expired records in the daemon (needs ``admin_token``)."""
-        reply = self._call("cleanup", admin=True, batch=batch)
-        count = next((v for v in reply.values() if type(v) is int), 0)
+        """Purge expired records in the daemon (needs ``admin_token``).
+
+        Raises:
+            ProtocolError: ``forbidden_command`` without an admin token;
+                ``invalid_argument`` for ``batch``/``max_batches`` outside 1..10000.
+            StoreUnavailableError: the daemon is unreachable.
+        """
+        reply = self._call("cleanup", admin=True, batch=batch, max_batches=max_batches)
+        count = int(reply["removed"])
         if progress is not None:
             progress(count)
-        return int(count)
+        return count
 
     def close(self) -> None:
         """Release leases and close pooled connections."""

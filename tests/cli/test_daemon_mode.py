@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sessionward import SessionManager
+from sessionward.throttle import Throttle
 
-from cli._harness import Cli, base_env, login, one_line_error
+from cli._harness import Cli, base_env, login, one_line_error, past
 from svc_daemon import DaemonProcess
 
 pytestmark = pytest.mark.daemon
@@ -86,3 +87,91 @@ class TestDaemonMode:
         """check in daemon mode reaches the daemon: no SW-E001."""
         doc = env.remote("check", "--json").json()
         assert "SW-E001" not in {f["id"] for f in doc["findings"]}
+
+
+def reload_daemon_keys(env: Env) -> str:
+    """Make the daemon re-read its key file (as SIGHUP does, but synchronously)."""
+    reply = env.daemon.client(env.daemon.admin_token).call("reload-keys")
+    assert reply["ok"] is True, reply
+    return str(reply["data"]["active_key"])
+
+
+def fresh_manager(env: Env, clock: Callable[[], float] | None = None) -> SessionManager:
+    """A library manager that reads the key file as it is now."""
+    return SessionManager.from_url(env.store_url, key_file=str(env.daemon.data_dir / "key"),
+                                   clock=clock)
+
+
+class TestDaemonModeAdmin:
+    def test_revoke_all_matches_local(self, env: Env) -> None:
+        """revoke-all through the daemon ends every session; same output as locally."""
+        first = [login(env.local, env.manager, u) for u in ("alice", "bob")]
+        remote = env.remote.ok("revoke-all", "--yes", "--json").json()
+        assert all(env.manager.load(s.cookie_value) is None for s in first)
+        second = [login(env.local, env.manager, u) for u in ("alice", "bob")]
+        local = env.local.ok("revoke-all", "--yes", "--json").json()
+        assert all(env.manager.load(s.cookie_value) is None for s in second)
+        assert remote == local == {"namespace": "default", "revoked": 2, "skipped": 0}
+
+    def test_unlock_clears_a_real_lockout(self, env: Env) -> None:
+        """A lockout counted by Throttle in the daemon's store is cleared by
+        ``unlock --daemon``; the same command locally prints the same thing."""
+        gate = Throttle(env.manager.store, env.manager.keyring, clock=env.manager.clock)
+        alive = login(env.local, env.manager, "alice")
+        outputs = []
+        for cli in (env.remote, env.local):
+            key = gate.key_for(user="mallory")
+            lockouts = [gate.hit(key) for _ in range(5)]
+            assert lockouts[-1] > 0 and gate.check(key) > 0
+            outputs.append(cli.ok("unlock", "mallory", "--json").json())
+            assert gate.check(key) == 0
+            assert cli.ok("unlock", "mallory", "--json").json()["unlocked"] is False
+        assert outputs[0] == outputs[1] == {"throttle": "login", "unlocked": True}
+        assert env.manager.load(alive.cookie_value) is not None
+
+    def test_unlock_by_raw_key_and_bad_throttle(self, env: Env) -> None:
+        """A thr:... key works through the daemon; a bad throttle name is one line."""
+        gate = Throttle(env.manager.store, env.manager.keyring, clock=env.manager.clock,
+                        namespace="invalid")
+        key = gate.key_for(ip="192.0.2.7")
+        for _ in range(5):
+            gate.hit(key)
+        doc = env.remote.ok("unlock", str(key), "--throttle", "invalid", "--json").json()
+        assert doc == {"throttle": "invalid", "unlocked": True} and gate.check(key) == 0
+        one_line_error(env.remote("unlock", "mallory", "--throttle", "Bad-Name"))
+
+    def test_reseal_only_matches_local_and_logs_nobody_out(self, env: Env) -> None:
+        """rotate-keys --reseal-only through the daemon re-seals under the key the
+        daemon reloaded; the same step locally prints the same counts."""
+        sessions = [login(env.local, env.manager, u) for u in ("alice", "bob", None)]
+        outputs = []
+        for cli in (env.remote, env.local):
+            added = env.local.ok("rotate-keys", "--no-reseal", "--json").json()["added"]
+            assert reload_daemon_keys(env) == added
+            outputs.append(cli.ok("rotate-keys", "--reseal-only", "--json").json())
+            stats = env.remote.ok("stats", "--json").json()
+            assert stats["keys"]["sealed_with"] == {added: 3}
+        assert outputs[0] == outputs[1]
+        assert outputs[0] == {"added": None, "reseal": {
+            "resealed": 3, "current": 0, "expired": 0, "skipped": 0, "conflicts": 0}}
+        mgr = fresh_manager(env)
+        try:
+            assert all(mgr.load(s.cookie_value) is not None for s in sessions)
+        finally:
+            mgr.close()
+
+    def test_cleanup_matches_local_and_keeps_live_sessions(self, env: Env) -> None:
+        """cleanup through the daemon removes only expired records, like locally."""
+        old = fresh_manager(env, clock=past(7200))
+        try:
+            alive = login(env.local, env.manager, "alice")
+            outputs = []
+            for cli in (env.remote, env.local):
+                for user in ("old1", "old2", "old3"):
+                    login(env.local, old, user)
+                outputs.append(cli.ok("cleanup", "--batch", "2", "--json").json())
+        finally:
+            old.close()
+        assert outputs[0] == outputs[1]
+        assert outputs[0]["removed"] == 3 and outputs[0]["batches"] == 2
+        assert env.manager.load(alive.cookie_value) is not None

@@ -219,6 +219,18 @@ class TestAuthLifecycle:
         assert remote.revoke(handle)
         assert remote.load(session.cookie_value) is None
 
+    def test_admin_cleanup_counts_removed(self, remote: RemoteSessionManager,
+                                          clock: FrozenClock) -> None:
+        """cleanup returns the number of purged records (Admin's ``removed``)."""
+        for _ in range(3):
+            stored(remote)
+        clock.advance(remote.settings.absolute_timeout.total_seconds() + 60)
+        alive = stored(remote)
+        seen: list[int] = []
+        assert remote.cleanup(batch=2, max_batches=1, progress=seen.append) == 2
+        assert remote.cleanup(batch=2) == 1 and seen == [2]
+        assert remote.load(alive.cookie_value) is not None
+
     def test_elevate_and_recent_auth(self, remote: RemoteSessionManager,
                                      clock: FrozenClock) -> None:
         session = stored(remote)

@@ -25,12 +25,13 @@ that id are fenced by the lease token; closing the connection releases them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from .. import __version__, codec, ids
+from ..admin import Admin
 from ..client import ClientInfo
 from ..errors import LockLostError, ProtocolError, SessionGoneError
 from ..manager import SessionManager
@@ -54,12 +55,25 @@ class Connection:
 
 @dataclass
 class Context:
-    """What every handler may use."""
+    """What every handler may use.
+
+    Attributes:
+        manager: the real session manager.
+        reload_keys: re-reads the key and token files (``reload-keys``).
+        limits: the caps reported by ``describe``.
+        sinks: the audit sinks whose failure counters ``stats`` reports.
+    """
 
     manager: SessionManager
-    admin: Any
     reload_keys: Callable[[], dict[str, Any]]
     limits: Mapping[str, Any]
+    sinks: Sequence[Any] = ()
+
+    def admin_for(self, conn: Connection) -> Admin:
+        """The admin API acting as the connection's peer (``uid:<n>`` from
+        SO_PEERCRED, or ``ip:<address>`` on loopback TCP), so every admin
+        event names the real operator."""
+        return Admin(self.manager, operator=conn.peer, sinks=self.sinks)
 
 
 Handler = Callable[[Context, Connection, dict[str, Any]], Any]
@@ -334,12 +348,23 @@ def h_unavailable(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
 # ------------------------------------------------------------ admin commands
 
 
+ADMIN_METHODS: dict[str, Callable[..., Any]] = {
+    "list": Admin.list, "show": Admin.show, "revoke": Admin.revoke,
+    "revoke-user": Admin.revoke_user, "revoke-all": Admin.revoke_all,
+    "cleanup": Admin.cleanup, "stats": Admin.stats, "unlock": Admin.unlock,
+    "reseal": Admin.reseal, "key-usage": Admin.key_usage,
+}
+"""Admin command → :class:`Admin` method (an explicit table: no ``getattr`` on
+a client-chosen name); the schema's field names are the method's keywords."""
+
+
 def admin_handler(command: str) -> Handler:
-    """A handler calling ``Admin.<command with - as _>(**fields)``."""
-    method = "unlock" if command == "unlock" else command.replace("-", "_")
+    """A handler calling the :class:`Admin` method of ``command`` with the
+    request's validated fields as keyword arguments."""
+    method = ADMIN_METHODS[command]
 
     def call(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
-        return getattr(ctx.admin, method)(**args)
+        return method(ctx.admin_for(conn), **args)
 
     return call
 
@@ -357,8 +382,7 @@ APP_HANDLERS: dict[str, Handler] = {
 }
 ADMIN_HANDLERS: dict[str, Handler] = {
     "ping": h_ping, "describe": h_describe, "reload-keys": h_reload_keys,
-    **{name: admin_handler(name) for name in
-       ("list", "show", "revoke", "revoke-user", "cleanup", "stats", "unlock")},
+    **{name: admin_handler(name) for name in ADMIN_METHODS},
 }
 
 

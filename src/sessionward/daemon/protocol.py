@@ -259,9 +259,17 @@ SCHEMAS: dict[str, Schema] = {
     "show": {"handle": Field("str", required=True, max_len=64), "data": Field("bool")},
     "revoke": {"handle": Field("str", required=True, max_len=64)},
     "revoke-user": {"user": _USER, "keep": Field("str", nullable=True, max_len=64)},
-    "cleanup": {"batch": Field("int", lo=1, hi=100_000)},
+    "revoke-all": {},
+    "cleanup": {"batch": Field("int", lo=1, hi=10_000),
+                "max_batches": Field("int", nullable=True, lo=1, hi=10_000)},
     "stats": {},
-    "unlock-admin": {"key": Field("str", required=True, max_len=64)},
+    "unlock-admin": {"key": Field("str", nullable=True, max_len=128),
+                     "user": Field("str", nullable=True, max_len=256),
+                     "ip": Field("str", nullable=True, max_len=64),
+                     "throttle": Field("str", min_len=1, max_len=32)},
+    "reseal": {"batch": Field("int", lo=1, hi=10_000),
+               "cursor": Field("str", nullable=True, max_len=512)},
+    "key-usage": {"kid": Field("str", required=True, min_len=1, max_len=16)},
     "reload-keys": {},
 }
 
@@ -272,7 +280,8 @@ APP_COMMANDS: Final = BOTH | frozenset({
     "throttle",
 })
 ADMIN_COMMANDS: Final = BOTH | frozenset({
-    "list", "show", "revoke", "revoke-user", "cleanup", "stats", "unlock", "reload-keys",
+    "list", "show", "revoke", "revoke-user", "revoke-all", "cleanup", "stats", "unlock",
+    "reseal", "key-usage", "reload-keys",
 })
 ROLES: Final[Mapping[str, frozenset[str]]] = {"app": APP_COMMANDS, "admin": ADMIN_COMMANDS}
 

@@ -23,7 +23,7 @@ import logging
 import signal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from ..manager import SessionManager
 from ..redact import sanitize, sanitize_exception
 from ..stores import open_store
 from . import handlers, protocol
-from ._admin import make_admin
 from .auth import Authenticator
 from .config import DaemonConfig, is_loopback, load_keys, load_tokens, make_clock
 from .fsutil import PidFile, bind_unix_socket
@@ -51,10 +50,11 @@ class Daemon:
         config: the validated configuration.
         manager: the real :class:`SessionManager` the commands use.
         auth: role tokens and the per-peer backoff.
+        sinks: the audit sinks (``stats`` reports their failure counts).
     """
 
     def __init__(self, config: DaemonConfig, manager: SessionManager,
-                 auth: Authenticator) -> None:
+                 auth: Authenticator, sinks: Sequence[Any] = ()) -> None:
         self.config = config
         self.manager = manager
         self.auth = auth
@@ -65,7 +65,7 @@ class Daemon:
             "idle_timeout": config.idle_timeout,
             "max_leases_per_connection": handlers.MAX_LEASES_PER_CONNECTION,
         }
-        self.ctx = handlers.Context(manager, make_admin(manager), self.reload_keys, self.limits)
+        self.ctx = handlers.Context(manager, self.reload_keys, self.limits, sinks)
         self._pool = ThreadPoolExecutor(max_workers=config.max_connections + 4,
                                         thread_name_prefix="sessionward-daemon")
         self._conns: dict[asyncio.Task[None], handlers.Connection] = {}
@@ -289,12 +289,26 @@ def build_manager(config: DaemonConfig) -> SessionManager:
     """
     clock = make_clock(config)
     store = open_store(config.store, clock=clock)
-    manager = SessionManager(store, load_keys(config), config.settings, clock=clock)
+    return SessionManager(store, load_keys(config), config.settings, clock=clock)
+
+
+def attach_audit(config: DaemonConfig, manager: SessionManager) -> list[Any]:
+    """Subscribe the configured audit sink(s) to ``manager``'s events.
+
+    Returns:
+        The sinks (for ``stats`` and for closing at shutdown).
+
+    Raises:
+        ConfigurationError: the audit file is unsafe or cannot be opened.
+    """
+    sinks: list[Any] = []
     if config.audit_file is not None:
         from ..sinks.audit_file import AuditFileSink
 
-        manager.events.subscribe(AuditFileSink(config.audit_file, level="auth"))
-    return manager
+        sinks.append(AuditFileSink(config.audit_file, level="auth"))
+    for sink in sinks:
+        manager.events.subscribe(sink)
+    return sinks
 
 
 def run(config: DaemonConfig, say: Callable[[str], None]) -> None:
@@ -308,11 +322,14 @@ def run(config: DaemonConfig, say: Callable[[str], None]) -> None:
     sock: socket.socket | None = None
     try:
         manager = build_manager(config)
+        sinks = attach_audit(config, manager)
         auth = Authenticator(load_tokens(config))
         sock = bind_unix_socket(config.socket_path, config.socket_mode)
-        daemon = Daemon(config, manager, auth)
+        daemon = Daemon(config, manager, auth, sinks)
         _run_loop(daemon.serve(sock, say))
         manager.close()
+        for sink in sinks:
+            sink.close()
     finally:
         if sock is not None:
             sock.close()
@@ -334,4 +351,4 @@ def _unlink_socket(path: Path) -> None:
         path.unlink()
 
 
-__all__ = ["ConfigurationError", "Daemon", "build_manager", "run"]
+__all__ = ["ConfigurationError", "Daemon", "attach_audit", "build_manager", "run"]
