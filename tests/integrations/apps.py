@@ -8,7 +8,8 @@ Routes (each integration's natural way of writing them):
 - ``POST /set?n=`` stores ``n``;
 - ``POST /login``  logs ``alice`` in and redirects (303) to ``/whoami``;
 - ``POST /logout`` logs out;
-- ``POST /form``   like whoami; the body may carry hostile ``session`` fields.
+- ``POST /form``   like whoami; the body may carry hostile ``session`` fields;
+- ``WS /ws``       (Starlette and ASGI) accepts, sends ``user=<user>``, closes.
 
 Every builder takes an optional flood ``guard`` spec and passes it through that
 integration's own configuration (constructor keyword, ``SESSIONWARD_FLOOD_GUARD``
@@ -41,7 +42,8 @@ def build_starlette(manager: SessionManager, guard: object = None) -> Any:
     from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, RedirectResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
 
     from sessionward.integrations import starlette as sw
 
@@ -67,8 +69,14 @@ def build_starlette(manager: SessionManager, guard: object = None) -> Any:
         await sw.logout(request)
         return PlainTextResponse("bye")
 
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text(f"user={sw.get_session(socket).user or 'anon'}")
+        await socket.close()
+
     routes = [
-        Route("/plain", plain), Route("/whoami", whoami), Route("/peek", peek),
+        WebSocketRoute("/ws", ws), Route("/plain", plain), Route("/whoami", whoami),
+        Route("/peek", peek),
         Route("/set", set_n, methods=["POST"]), Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]), Route("/form", whoami, methods=["POST"]),
     ]
@@ -82,8 +90,18 @@ def build_starlette(manager: SessionManager, guard: object = None) -> Any:
 def build_asgi(manager: SessionManager, guard: object = None) -> Any:
     from sessionward.integrations.asgi import SessionMiddleware, manager_of, session_of
 
+    async def websocket(scope: dict[str, Any], receive: Callable[..., Any],
+                        send: Callable[..., Any]) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": f"user={session_of(scope).user or 'anon'}"})
+        await send({"type": "websocket.close", "code": 1000})
+
     async def app(scope: dict[str, Any], receive: Callable[..., Any],
                   send: Callable[..., Any]) -> None:
+        if scope["type"] == "websocket":
+            await websocket(scope, receive, send)
+            return
         while (await receive()).get("more_body"):
             pass
         s = session_of(scope)

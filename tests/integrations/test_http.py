@@ -205,8 +205,8 @@ def test_t23_lookalike_and_duplicate_cookies(site: Site) -> None:
 def test_websocket_without_valid_session_is_refused() -> None:
     """A WebSocket handshake with a forged or missing session closes with 1008 before accept.
 
-    (uvicorn's WebSocket support needs the ``websockets`` package, which is not
-    installed; this drives the ASGI middleware directly with real messages.)
+    This drives the ASGI middleware directly to pin the exact ASGI messages;
+    ``test_websocket.py`` does the same over a real uvicorn server.
     """
     import asyncio
 
