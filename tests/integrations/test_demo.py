@@ -8,7 +8,13 @@ missing, wrong, or bound to another browser's nonce is refused with 403.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +29,7 @@ from integrations.harness import serve_asgi
 SESSION = "session"
 NONCE = "csrf"
 PASSWORD = "correct horse battery"
+STARTUP = 30.0
 
 
 @pytest.fixture(name="demo")
@@ -103,4 +110,47 @@ def test_valid_token_signs_up_and_then_uses_the_session_token(demo: tuple[str, P
         assert session_token != token
         assert client.post("/logout", data={"csrf": token}).status_code == 403
         assert client.post("/logout", data={"csrf": session_token}).status_code == 303
+    assert _records(data) == 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes]) -> httpx.Response:
+    """GET ``url`` until the server answers (bounded by STARTUP seconds)."""
+    deadline = time.monotonic() + STARTUP
+    while True:
+        try:
+            return httpx.get(url, timeout=2.0, follow_redirects=False)
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("`sessionward demo` did not start") from None
+            time.sleep(0.1)
+
+
+def test_demo_cli_serves_and_creates_a_private_data_dir(tmp_path: Path) -> None:
+    """`sessionward demo --data-dir D --port P`: GET / redirects to /login; D is 0700, keys 0600."""
+    data, port = tmp_path / "demo-data", _free_port()
+    exe = Path(sys.executable).with_name("sessionward")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONWARD_")}
+    proc = subprocess.Popen([str(exe), "demo", "--data-dir", str(data), "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        r = _wait_for(f"http://127.0.0.1:{port}/", proc)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert _wait_for(f"http://127.0.0.1:{port}/login", proc).status_code == 200
+    finally:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("session.key", "csrf.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    assert f"http://127.0.0.1:{port}/".encode() in out, err
     assert _records(data) == 0
