@@ -270,7 +270,7 @@ class Admin:
 
     # --------------------------------------------------------- maintenance
 
-    def cleanup(self, batch: int = 1000, max_batches: int | None = None) -> dict[str, Any]:
+    def cleanup(self, batch: int = 500, max_batches: int | None = None) -> dict[str, Any]:
         """Purge expired records in short batches (safe while the app serves).
 
         Args:

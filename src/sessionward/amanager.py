@@ -118,7 +118,7 @@ class AsyncSessionManager:
         return await asyncio.to_thread(self.sync.revoke_device, session, handle,
                                        max_auth_age=max_auth_age)
 
-    async def cleanup(self, *, batch: int = 1000, max_batches: int | None = None) -> int:
+    async def cleanup(self, *, batch: int = 500, max_batches: int | None = None) -> int:
         return await asyncio.to_thread(self.sync.cleanup, batch=batch, max_batches=max_batches)
 
     async def close(self) -> None:
