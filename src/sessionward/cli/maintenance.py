@@ -13,7 +13,7 @@ from ._render import json_option
 
 
 @click.command("cleanup")
-@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, MAX_PAGE),
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, MAX_PAGE),
               help="Records per batch (one short store transaction each).")
 @json_option
 @pass_cli
