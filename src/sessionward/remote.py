@@ -38,6 +38,7 @@ import orjson
 from . import codec
 from ._clock import Clock, system_clock
 from ._merge import pending_changes
+from ._remote_kv import RemoteThrottle, RemoteTokens
 from .client import ClientInfo
 from .config import OpenMode, Settings
 from .errors import (
@@ -63,6 +64,7 @@ from .inventory import SessionInfo
 from .keys import read_secret_file
 from .record import SessionMeta
 from .session import Session
+from .throttle import Duration
 
 MAX_RESPONSE = 16 << 20
 POOL_IDLE_SECONDS = 20.0
@@ -78,11 +80,11 @@ def _too_large(message: str) -> SessionTooLargeError:
     return exc
 
 
-_BY_REASON: dict[str, Callable[[str], SessionError | TypeError]] = {
+_BY_REASON: dict[str, Callable[[str], SessionError | TypeError | ValueError]] = {
     "exists": SessionExistsError, "session_limit": SessionLimitError,
     "reauth_required": ReauthenticationRequired, "read_only": SessionReadOnlyError,
     "too_large": _too_large, "configuration": ConfigurationError, "codec": CodecError,
-    "type": TypeError, "store_unavailable": StoreUnavailableError,
+    "type": TypeError, "value": ValueError, "store_unavailable": StoreUnavailableError,
     "store_timeout": StoreTimeoutError, "store": StoreError,
 }
 
@@ -330,6 +332,22 @@ class RemoteSessionManager:
             self._pool.put(conn)
             return data
         raise StoreUnavailableError("sessionward daemon connection failed", store="daemon")
+
+    @property
+    def tokens(self) -> RemoteTokens:
+        """One-time tokens in the daemon (same methods as
+        :class:`~sessionward.tokens.OneTimeTokens`)."""
+        return RemoteTokens(self._call)
+
+    def throttle(self, *, attempts: int = 5, initial: Duration = 30.0, cap: Duration = 3600.0,
+                 multiplier: float = 2.0, quiet_period: Duration = 3600.0,
+                 namespace: str = "login") -> RemoteThrottle:
+        """A throttle counted in the daemon's store (same arguments and
+        methods as :class:`~sessionward.throttle.Throttle`, without store and
+        keyring); the ``daemon`` throttle is reserved."""
+        return RemoteThrottle(self._call, attempts=attempts, initial=initial, cap=cap,
+                              multiplier=multiplier, quiet_period=quiet_period,
+                              namespace=namespace)
 
     def ping(self) -> bool:
         """True when the daemon answers (auth included)."""

@@ -37,7 +37,7 @@ from ..errors import LockLostError, ProtocolError, SessionGoneError
 from ..manager import SessionManager
 from ..record import TOMBSTONE, SessionMeta
 from ..session import Session
-from . import protocol
+from . import kv, protocol
 
 MAX_LEASES_PER_CONNECTION = 16
 _GONE = "the session was ended (logout, revoke, expiry or login elsewhere)"
@@ -341,10 +341,6 @@ def h_revoke_device(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any
     return {"revoked": done}
 
 
-def h_unavailable(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
-    raise ProtocolError("unknown_command", "this command is not available in this daemon build")
-
-
 # ------------------------------------------------------------ admin commands
 
 
@@ -378,7 +374,7 @@ APP_HANDLERS: dict[str, Handler] = {
     "lock": h_lock, "unlock": h_unlock, "touch": h_touch, "save": h_save, "login": h_login,
     "rotate": h_rotate, "elevate": h_elevate, "logout": h_logout, "destroy": h_destroy,
     "update": h_update, "sessions_of": h_sessions_of, "revoke_user": h_revoke_user,
-    "revoke_device": h_revoke_device, "tokens": h_unavailable, "throttle": h_unavailable,
+    "revoke_device": h_revoke_device, "tokens": kv.h_tokens, "throttle": kv.h_throttle,
 }
 ADMIN_HANDLERS: dict[str, Handler] = {
     "ping": h_ping, "describe": h_describe, "reload-keys": h_reload_keys,
