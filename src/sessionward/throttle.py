@@ -70,6 +70,9 @@ CAS_RETRIES = 200
 _NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
 _jitter = random.SystemRandom()
 
+INVALID_SESSION_NAMESPACE = "invalid"
+"""The throttle namespace that counts rejected session cookies per client (T-16)."""
+
 
 def _seconds(value: Duration) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -326,6 +329,13 @@ class Throttle:
             fields={"throttle": self.namespace, "level": state.level, "lockout": left,
                     "until": state.until, "throttle_key": self._keys(key)[0]},
         ))
+        if self.namespace == INVALID_SESSION_NAMESPACE:
+            # The OWASP cheat sheet (CS-26) name for an ID-guessing spray.
+            self.events.emit(Event(
+                name="id_bruteforce_suspected", ts=self.clock(),
+                namespace=self.keyring.namespace, client=ip, outcome="denied",
+                reason="lockout", fields={"count": self.attempts, "level": state.level},
+            ))
 
     # --------------------------------------------------------------- guard
 
@@ -385,7 +395,7 @@ def attach_invalid_session_guard(
     Example::
 
         guard = attach_invalid_session_guard(
-            manager, Throttle(store, keyring, attempts=100, namespace="invalid"))
+            manager, Throttle(store, keyring, attempts=100, namespace=INVALID_SESSION_NAMESPACE))
         if guard.is_blocked(client):
             return Response(status=429, headers={"Retry-After": ...})
     """

@@ -77,6 +77,7 @@ def _spray(site: Site, count: int) -> list[httpx.Response]:
 def test_t16_id_spray_is_throttled_and_other_clients_unaffected(guarded: Site) -> None:
     """1,000 unknown IDs from one address: ``throttled`` fires, then 429s; others keep working."""
     throttled = _events(guarded, "throttled")
+    suspected = _events(guarded, "id_bruteforce_suspected")
     user = guarded.jar()
     user.client.headers["X-Forwarded-For"] = USER_ADDRESS
     assert user.post("/login").status_code == 303 and user.cookie
@@ -90,6 +91,7 @@ def test_t16_id_spray_is_throttled_and_other_clients_unaffected(guarded: Site) -
         assert 1 <= int(r.headers["retry-after"]) <= 30
         assert r.headers["cache-control"] == "no-store"
     assert [(e.client, e.fields["throttle"]) for e in throttled] == [(ATTACKER, "invalid")]
+    assert [e.client for e in suspected] == [ATTACKER]
     assert user.get("/whoami").text == "user=alice;n=None"
     assert guarded.store.stats(guarded.clock()).records == 1
     with httpx.Client(base_url=guarded.url, headers={"X-Forwarded-For": ATTACKER}) as anon:

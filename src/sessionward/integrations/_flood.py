@@ -35,9 +35,9 @@ from typing import Any, Protocol, runtime_checkable
 from ..client import ClientInfo
 from ..errors import ConfigurationError
 from ..manager import SessionManager
-from ..throttle import Throttle, attach_invalid_session_guard
+from ..throttle import INVALID_SESSION_NAMESPACE, Throttle, attach_invalid_session_guard
 
-DEFAULT_OPTIONS: dict[str, Any] = {"attempts": 100, "namespace": "invalid"}
+DEFAULT_OPTIONS: dict[str, Any] = {"attempts": 100, "namespace": INVALID_SESSION_NAMESPACE}
 """Throttle options of ``guard=True`` (lockouts 30 s, doubling, at most 1 h)."""
 _OPTION_NAMES = frozenset({"attempts", "initial", "cap", "multiplier", "quiet_period",
                            "namespace", "block"})
