@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_store, store_params
 from sessionward import SessionManager, Settings
 from sessionward._clock import FrozenClock
 from sessionward.client import ClientInfo
@@ -25,6 +24,8 @@ from sessionward.events import Event
 from sessionward.keys import KeyRing
 from sessionward.session import Session
 from sessionward.sinks.audit_file import AuditFileSink
+
+from conftest import make_store, store_params
 
 WINDOW = 10
 

@@ -28,6 +28,7 @@ from sessionward.errors import (
 )
 from sessionward.stores.base import Capability, SessionStore
 from sessionward.stores.redis import RedisStore
+
 from svc_redis import (  # noqa: F401
     RedisClusterProcess,
     RedisServer,
