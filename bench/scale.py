@@ -90,7 +90,8 @@ def _sqlite_fill(path: str, blob: bytes, count: int, expires_at: float) -> None:
         n = min(50_000, count - done)
         keys = sorted(secrets.token_hex(32) for _ in range(n))
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO sw_sessions VALUES (?, ?, 1, ?, ?, NULL)",
+        conn.executemany("INSERT INTO sw_sessions (key, blob, version, expires_at, "
+                         "touched_at, user_key) VALUES (?, ?, 1, ?, ?, NULL)",
                          ((k, blob, expires_at, now) for k in keys))
         conn.execute("COMMIT")
         done += n
