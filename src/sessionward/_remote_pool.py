@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from .daemon.protocol import MAX_FRAME
 from .errors import (
     CodecError,
     ConfigurationError,
@@ -111,8 +112,13 @@ class Connection:
             SessionError / TypeError: the daemon answered with an error.
         """
         request_id = next(self._ids)
+        frame = orjson.dumps({**doc, "id": request_id}) + b"\n"
+        if len(frame) > MAX_FRAME:
+            # The daemon would close the connection on it (payload_too_large);
+            # refuse here with the library's own error instead of a broken pipe.
+            raise SessionTooLargeError(len(frame), MAX_FRAME)
         try:
-            self.sock.sendall(orjson.dumps({**doc, "id": request_id}) + b"\n")
+            self.sock.sendall(frame)
             line = self.file.readline(MAX_RESPONSE + 1)
         except (OSError, ValueError) as exc:
             raise Broken(str(exc)) from None
