@@ -98,9 +98,12 @@ class Admin:
     """
 
     def __init__(self, manager: SessionManager, *, operator: str | None = None,
+                 operator_uid: int | None = None,
                  sinks: Sequence[_CountsFailures] = ()) -> None:
         self.manager = manager
         self.operator = operator or operator_identity()
+        # Through the daemon the operator is the peer, not the daemon's own user.
+        self.operator_uid = os.geteuid() if operator_uid is None else operator_uid
         self.sinks = tuple(sinks)
 
     # ----------------------------------------------------------- internals
@@ -108,7 +111,7 @@ class Admin:
     def _emit(self, name: str, *, key: str | None = None, user: str | None = None,
               reason: str = "admin", **fields: Any) -> None:
         self.manager.emit(name, key=key, user=user, reason=reason, operator=self.operator,
-                          operator_uid=os.geteuid(), **fields)
+                          operator_uid=self.operator_uid, **fields)
 
     def _open(self, key: str, stored: StoredRecord) -> Opened | None:
         try:

@@ -73,7 +73,7 @@ class Context:
         """The admin API acting as the connection's peer (``uid:<n>`` from
         SO_PEERCRED, or ``ip:<address>`` on loopback TCP), so every admin
         event names the real operator."""
-        return Admin(self.manager, operator=conn.peer, sinks=self.sinks)
+        return Admin(self.manager, operator=conn.peer, operator_uid=conn.uid, sinks=self.sinks)
 
 
 Handler = Callable[[Context, Connection, dict[str, Any]], Any]
