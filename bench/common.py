@@ -155,3 +155,42 @@ def measure_paired(
             counter += n
         ratios.append(mine[-1] / base[-1])
     return Stats.of(mine), Stats.of(base), Stats.of(ratios), sizes[0], sizes[1]
+
+
+def _round_size(fn: Callable[[int, int], None], round_seconds: float, max_cycles: int) -> int:
+    """Warm ``fn`` up and return the cycles that fill ~``round_seconds`` (bounded)."""
+    warm, done, t_end = 0.0, 0, time.perf_counter() + WARMUP_SECONDS
+    while done < 60 or (time.perf_counter() < t_end and done < 5000):
+        warm = time_batch(fn, 20, done)
+        done += 20
+    return int(max(20, min(max_cycles, round_seconds * 1e6 / max(warm, 0.1))))
+
+
+def measure_interleaved(
+    runs: dict[str, Callable[[int, int], None]],
+    reference: str,
+    rounds: int,
+    round_seconds: float,
+    max_cycles: int,
+) -> tuple[dict[str, Stats], dict[str, Stats], dict[str, int]]:
+    """:func:`measure_paired` for any number of contenders in one process.
+
+    Every round times each contender once, the order rotated by one place per
+    round so none is always first or last; each contender's per-round figure
+    is divided by ``reference``'s figure of the *same* round and the median of
+    those ratios is reported.  Returns (µs/cycle stats, ratio-to-reference
+    stats, cycles per round), each keyed like ``runs``.
+    """
+    names = list(runs)
+    sizes = {n: _round_size(runs[n], round_seconds, max_cycles) for n in names}
+    values: dict[str, list[float]] = {n: [] for n in names}
+    counter = 10_000
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            values[n].append(time_batch(runs[n], sizes[n], counter))
+            counter += sizes[n]
+    ref = values[reference]
+    stats = {n: Stats.of(v) for n, v in values.items()}
+    ratios = {n: Stats.of([a / b for a, b in zip(v, ref, strict=True)])
+              for n, v in values.items()}
+    return stats, ratios, sizes

@@ -4,7 +4,8 @@ Starts a private redis-server, runs every workload in its own subprocess
 (serially: this is a 2-core machine and contenders must not share it),
 then writes ``bench/results/report.md``, PNG plots and ``results.json``.
 ``--only`` keeps workloads whose group or name starts with one of the given
-names (``cycle``, ``lost_updates``, ``scale``, ``cycle:sw_redis`` …).
+names (``cycle``, ``modes``, ``contention``, ``lost_updates``, ``scale``,
+``cycle:sw_redis`` …).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import lost_updates, scale
+from bench import contention, lost_updates, modes, scale
 from bench.common import RESULT_PREFIX
 from bench.redis_server import RedisServer, flushall, private_redis, used_memory_rss
 from bench.targets import TARGETS
@@ -75,7 +76,8 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
 
 
 def all_specs(p: Profile) -> list[dict[str, Any]]:
-    specs = cycle_specs(p) + lost_updates.specs(p.quick) + scale.specs(p.quick)
+    specs = (cycle_specs(p) + modes.specs(p.quick) + contention.specs(p.quick)
+             + lost_updates.specs(p.quick) + scale.specs(p.quick))
     for s in specs:
         s.setdefault("rounds", p.rounds)
         s.setdefault("round_seconds", p.round_seconds)

@@ -21,6 +21,8 @@ WORKLOADS: dict[str, str] = {
     "readonly": "bench.cycle:readonly_workload",
     "unix_rtt": "bench.cycle:unix_rtt_workload",
     "throughput": "bench.cycle:throughput_workload",
+    "modes": "bench.modes:modes_workload",
+    "contention": "bench.contention:contention_workload",
     "lost_updates": "bench.lost_updates:lost_updates_workload",
     "scale_sw": "bench.scale:scale_sw_workload",
     "scale_django_file": "bench.scale:scale_django_file_workload",
