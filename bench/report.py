@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.report_contention import contention_section, modes_section, plot_contention
 from bench.targets import TARGETS
 
 RAW_FOR_STORE = {"redis": "raw_redis", "sqlite": "raw_sqlite", "filesystem": "raw_file",
@@ -36,6 +37,8 @@ def write(out: Path, results: list[dict[str, Any]], meta: dict[str, Any]) -> Pat
         _lost_section(by_name),
         _scale_section(by_name),
         _memory_section(results),
+        modes_section(by_name),
+        contention_section(by_name),
         _unavailable_section(results),
         _plots_section(plots),
     ]
@@ -442,7 +445,7 @@ def _plots(out: Path, by_name: Results) -> list[str]:
     except ImportError:
         return []
     made = []
-    for fn in (_plot_cycle, _plot_lost, _plot_scale):
+    for fn in (_plot_cycle, _plot_lost, _plot_scale, plot_contention):
         name = fn(plt, out, by_name)
         if name:
             made.append(name)
