@@ -116,26 +116,35 @@ def contention_section(by_name: Results) -> str:
             + ("\n\n" + "\n".join(failed) if failed else ""))
 
 
+STORE_COLOR = {"sqlite": "#4c72b0", "filesystem": "#55a868", "redis": "#c44e52"}
+MODE_STYLE = {"optimistic": ("-", "o"), "exclusive": ("--", "s"), "update": (":", "^")}
+
+
 def plot_contention(plt: Any, out: Path, by_name: Results) -> str | None:
-    """Throughput vs workers, one line per store/mode; one panel per layout."""
+    """Throughput vs workers, one line per store/mode (colour = store, line =
+    mode); left panel one shared session, right panel a session per worker.
+    Log y axis: the modes differ by 10× and more."""
     runs = _ok(by_name, "contention:")
     if not runs:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    counts = _counts(by_name)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
     for ax, layout in zip(axes, ("one", "own"), strict=True):
         for _, r in runs:
             x = r["extra"]
             rows = x["layouts"].get(layout, {}).get("rows", [])
-            ax.plot([row["workers"] for row in rows],
-                    [row["stats"]["median"] for row in rows], marker="o",
+            style, marker = MODE_STYLE.get(x["mode"], ("-", "o"))
+            ax.plot([row["workers"] for row in rows], [row["stats"]["median"] for row in rows],
+                    linestyle=style, marker=marker, color=STORE_COLOR.get(x["store"]),
                     label=f"{x['store']} / {x['mode']}")
         ax.set_xscale("log", base=2)
-        ax.set_xticks(_counts(by_name), [str(n) for n in _counts(by_name)])
+        ax.set_yscale("log")
+        ax.set_xticks(counts, [str(n) for n in counts])
         ax.set_xlabel("worker processes")
         ax.set_title(LAYOUT_TITLE[layout], fontsize=9)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("successful requests / s (total, median)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("successful requests / s (total, median; log scale)")
+    axes[1].legend(fontsize=7, loc="best")
     fig.suptitle("Throughput under contention (2-core machine)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "contention.png", dpi=110)
