@@ -100,6 +100,10 @@ class Key:
     def successor_key(self) -> bytes:
         return self.derive("successor")
 
+    @cached_property
+    def fingerprint_key(self) -> bytes:
+        return self.derive("fingerprint")
+
     def mac(self, purpose_key: bytes, *parts: bytes) -> bytes:
         """HMAC-SHA-256 over ``parts`` joined unambiguously (length-prefixed)."""
         mac = hmac.new(purpose_key, digestmod=hashlib.sha256)
@@ -166,8 +170,8 @@ class KeyRing:
         code path, including admin paths that never see IDs, can compute it,
         and nothing about the ID can be recovered from it.
         """
-        fp_key = self.keys[-1].derive("fingerprint")
-        return hmac.new(fp_key, storage_key.encode(), hashlib.sha256).hexdigest()[:12]
+        fp_key = self.keys[-1].fingerprint_key
+        return hmac.digest(fp_key, storage_key.encode(), "sha256").hex()[:12]
 
 
 # --------------------------------------------------------------------------- key files
