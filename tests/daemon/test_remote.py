@@ -114,6 +114,32 @@ class TestMerge:
         assert final is not None and dict(final) == {"a": 1, "x": 1, "y": 2}
         assert dict(two) == {"a": 1, "x": 1, "y": 2}
 
+    def test_merge_across_two_connections(self, remote: RemoteSessionManager) -> None:
+        """A save on another connection between this connection's load and save is merged
+        (the daemon's per-connection metadata cache must miss on the moved version), and a
+        logout on the other connection still wins over a later save here."""
+        daemon = remote.daemon  # type: ignore[attr-defined]
+        other = RemoteSessionManager(str(daemon.socket), token=daemon.app_token)
+        try:
+            cookie = stored(remote, a=1).cookie_value
+            mine = remote.load(cookie)
+            theirs = other.load(cookie)
+            assert mine is not None and theirs is not None
+            theirs["y"] = 2
+            other.save(theirs)
+            mine["x"] = 1
+            remote.save(mine)
+            final = other.load(cookie)
+            assert final is not None and dict(final) == {"a": 1, "x": 1, "y": 2}
+            again = remote.load(cookie)
+            assert again is not None
+            other.logout(final)
+            again["z"] = 3
+            with pytest.raises(SessionGoneError):
+                remote.save(again)
+        finally:
+            other.close()
+
     def test_same_key_conflict(self, remote: RemoteSessionManager) -> None:
         cookie = stored(remote, a=1).cookie_value
         one, two = remote.load(cookie), remote.load(cookie)

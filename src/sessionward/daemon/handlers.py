@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ from ..admin import Admin
 from ..client import ClientInfo
 from ..errors import LockLostError, ProtocolError, SessionGoneError
 from ..manager import SessionManager
-from ..record import TOMBSTONE, SessionMeta
+from ..record import LIVE, TOMBSTONE, SessionMeta
 from ..session import Session
 from . import kv, protocol
 
@@ -51,6 +51,32 @@ class Connection:
     uid: int | None = None
     role: str | None = None
     leases: dict[str, Session] = field(default_factory=dict)
+    recent: dict[str, tuple[int, SessionMeta, float]] = field(default_factory=dict)
+    """Sealed metadata of sessions this connection just loaded or saved, by
+    storage key: ``(version, meta, when)``.  Lets ``save`` skip re-opening the
+    record; see :func:`remember`."""
+
+
+RECENT_PER_CONNECTION = 32
+
+
+def remember(conn: Connection, session: Session, now: float) -> None:
+    """Cache a live session's metadata for this connection's next save.
+
+    Why it is safe: every stored change bumps the version, the cache is used
+    only when the client's version equals the cached one, and the store's
+    compare-and-set still rejects a stale version or a deleted record.
+    """
+    key = session.storage_key
+    if key is None or session.ended or session.meta.kind != LIVE:
+        conn.recent.pop(key or "", None)
+        return
+    meta = replace(session.meta, profiles=list(session.meta.profiles),
+                   extra=dict(session.meta.extra))
+    conn.recent.pop(key, None)
+    conn.recent[key] = (session.version, meta, now)
+    while len(conn.recent) > RECENT_PER_CONNECTION:
+        conn.recent.pop(next(iter(conn.recent)))
 
 
 @dataclass
@@ -144,40 +170,60 @@ def restore(ctx: Context, conn: Connection, args: Mapping[str, Any]) -> Session:
     elif args.get("cookie") is None:
         session = mgr.new(client=client_of(args))
     else:
-        session = _from_record(mgr, args)
+        session = _from_record(mgr, args, conn)
     snapshot = session.data_snapshot()
     snapshot.clear()
     snapshot.update(data)
     return session
 
 
-def _from_record(mgr: SessionManager, args: Mapping[str, Any]) -> Session:
+def _from_record(mgr: SessionManager, args: Mapping[str, Any],
+                 conn: Connection | None = None) -> Session:
     parsed = ids.parse_cookie_value(args["cookie"], mgr.keyring)
     if parsed is None:
         raise SessionGoneError(_GONE)
     session_id, key = parsed
-    opened = mgr.open_record(ids.storage_key(session_id, key))
-    if opened is None:
-        raise SessionGoneError(_GONE)
+    skey = ids.storage_key(session_id, key)
     now = mgr.clock()
-    meta = opened.meta
-    if meta.kind != TOMBSTONE and (now >= meta.absolute
-                                   or now >= opened.last_activity + meta.idle):
+    meta, last_activity, version = _recent_or_stored(mgr, conn, skey, args)
+    if meta.kind != TOMBSTONE and (now >= meta.absolute or now >= last_activity + meta.idle):
         raise SessionGoneError(_GONE)
     base = args.get("base") or {}
     _decode(base)
     session = Session(mgr, meta=meta, data_json=codec.dumps(base), mode="optimistic",
                       client=client_of(args))
+    session._bind(session_id, args["cookie"], skey, version)
+    return session
+
+
+def _recent_or_stored(mgr: SessionManager, conn: Connection | None, skey: str,
+                      args: Mapping[str, Any]) -> tuple[SessionMeta, float, int]:
+    """``(meta, last activity, version)`` from this connection's cache when the
+    client's version matches it, else from the sealed record.
+
+    Raises:
+        SessionGoneError: no record.
+    """
+    version = int(args.get("version") or 0)
+    cached = conn.recent.get(skey) if conn is not None else None
+    if cached is not None and cached[0] == version:
+        meta = cached[1]
+        return replace(meta, profiles=list(meta.profiles), extra=dict(meta.extra)), \
+            max(meta.last_seen, cached[2]), version
+    opened = mgr.open_record(skey)
+    if opened is None:
+        raise SessionGoneError(_GONE)
     # A tombstone (rotated away meanwhile) gets version 0, which no record
     # has: the first compare-and-set fails and the manager's merge follows
     # the forward to the successor, exactly as for an embedded request.
-    version = 0 if meta.kind == TOMBSTONE else int(args.get("version") or 0)
-    session._bind(session_id, args["cookie"], opened.key, version)
-    return session
+    if opened.meta.kind == TOMBSTONE:
+        version = 0
+    return opened.meta, opened.last_activity, version
 
 
 def _finish(conn: Connection, session: Session, lease: str | None) -> dict[str, Any]:
     """View of ``session``; forget the lease if the manager released it."""
+    remember(conn, session, session._manager.clock())
     if lease is not None and session.lock_token is None:
         conn.leases.pop(lease, None)
         lease = None
@@ -210,7 +256,10 @@ def h_create(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
 def h_load(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
     session = ctx.manager.load(args.get("cookie"), client=client_of(args),
                                mode=args.get("mode", "optimistic"))
-    return {"session": None if session is None else session_view(session)}
+    if session is None:
+        return {"session": None}
+    remember(conn, session, ctx.manager.clock())
+    return {"session": session_view(session)}
 
 
 def h_lock(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
