@@ -6,6 +6,10 @@ thread (``asyncio.to_thread``), so the event loop never blocks on store I/O
 or crypto, and the sync and async flavours cannot drift apart (the twin-module
 drift that redis-py and Django's async sessions suffer).  Every method has the
 same semantics, arguments and exceptions as its sync twin.
+
+The facade wraps either an embedded :class:`SessionManager` or the daemon
+client :class:`~sessionward.remote.RemoteSessionManager` (whose async flavour,
+``AsyncRemoteSessionManager``, is this class with another ``from_url``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client import ClientInfo
 from .config import OpenMode, Settings
@@ -24,11 +28,14 @@ from .keys import KeyRing
 from .manager import SessionManager
 from .session import Session
 
+if TYPE_CHECKING:
+    from .remote import RemoteSessionManager
+
 
 class AsyncSessionManager:
     """Awaitable facade over a :class:`SessionManager` (see its docs)."""
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager | RemoteSessionManager) -> None:
         self.sync = manager
 
     @classmethod
@@ -42,10 +49,24 @@ class AsyncSessionManager:
 
     @property
     def events(self) -> EventHub:
+        """The embedded manager's event hub (a daemon's events stay in the daemon).
+
+        Raises:
+            AttributeError: wrapping a remote manager.
+        """
+        if not isinstance(self.sync, SessionManager):
+            raise AttributeError("a remote manager's events are emitted inside the daemon")
         return self.sync.events
 
     @property
     def keyring(self) -> KeyRing:
+        """The embedded manager's keys (a daemon keeps its keys to itself).
+
+        Raises:
+            AttributeError: wrapping a remote manager.
+        """
+        if not isinstance(self.sync, SessionManager):
+            raise AttributeError("a remote manager holds no keys: the daemon does")
         return self.sync.keyring
 
     def new(self, *, client: ClientInfo | None = None, mode: OpenMode | None = None) -> Session:
