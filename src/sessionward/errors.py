@@ -108,7 +108,15 @@ class SessionLimitError(SessionError):
 
 
 class ReauthenticationRequired(SessionError):
-    """A guard (``require_recent_auth`` / ``require_full_auth``) refused."""
+    """A guard (``require_recent_auth`` / ``require_full_auth``) refused.
+
+    ``reason`` is ``"not_full"`` (not logged in, or MFA pending) or
+    ``"auth_too_old"``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "not_full") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ThrottledError(SessionError):

@@ -362,8 +362,7 @@ class SessionManager:
 
     def is_elevated(self, session: Session) -> bool:
         """True inside the step-up window."""
-        until = session.meta.elevated_until
-        return until is not None and self.clock() < until
+        return session.elevated_at(self.clock())
 
     def require_recent_auth(self, session: Session, max_age: timedelta) -> None:
         """Guard for sensitive actions: fully authenticated within ``max_age``.
@@ -371,12 +370,13 @@ class SessionManager:
         Raises:
             ReauthenticationRequired: not logged in, MFA pending, or too old.
         """
-        if not session.is_fully_authenticated or session.meta.auth_time is None:
-            raise ReauthenticationRequired("full authentication is required")
-        if self.clock() - session.meta.auth_time > max_age.total_seconds():
-            self.emit("reauth_required", key=session.storage_key, user=session.user,
-                      outcome="denied", reason="auth_too_old")
-            raise ReauthenticationRequired("please authenticate again to continue")
+        try:
+            session.check_recent_auth(max_age, self.clock())
+        except ReauthenticationRequired as exc:
+            if exc.reason == "auth_too_old":
+                self.emit("reauth_required", key=session.storage_key, user=session.user,
+                          outcome="denied", reason="auth_too_old")
+            raise
 
     def _reissue(self, session: Session, *, reason: str) -> None:
         """Move the session to a fresh ID and delete the old record (no grace)."""

@@ -391,19 +391,15 @@ class RemoteSessionManager(RemoteInventory):
 
     def is_elevated(self, session: Session) -> bool:
         """True inside the step-up window (this process's clock)."""
-        until = session.meta.elevated_until
-        return until is not None and self.clock() < until
+        return session.elevated_at(self.clock())
 
     def require_recent_auth(self, session: Session, max_age: timedelta) -> None:
-        """Guard for sensitive actions: fully authenticated within ``max_age``.
+        """Guard for sensitive actions (this process's clock; no event).
 
         Raises:
             ReauthenticationRequired: not logged in, MFA pending, or too old.
         """
-        if not session.is_fully_authenticated or session.meta.auth_time is None:
-            raise ReauthenticationRequired("full authentication is required")
-        if self.clock() - session.meta.auth_time > max_age.total_seconds():
-            raise ReauthenticationRequired("please authenticate again to continue")
+        session.check_recent_auth(max_age, self.clock())
 
     def logout(self, session: Session) -> None:
         """End the session in the daemon; the cookie must be cleared."""

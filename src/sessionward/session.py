@@ -19,10 +19,12 @@ The raw ID is private and never appears in ``repr``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .client import ClientInfo
 from .config import OpenMode
+from .errors import ReauthenticationRequired
 from .record import SessionMeta
 
 if TYPE_CHECKING:
@@ -127,6 +129,25 @@ class Session(MutableMapping[str, Any]):
     def elevated_until(self) -> float | None:
         """End of the step-up window, if any."""
         return self.meta.elevated_until
+
+    def elevated_at(self, now: float) -> bool:
+        """True inside the step-up window at time ``now``."""
+        until = self.meta.elevated_until
+        return until is not None and now < until
+
+    def check_recent_auth(self, max_age: timedelta, now: float) -> None:
+        """The guard behind ``require_recent_auth``: fully authenticated within
+        ``max_age`` of ``now``.
+
+        Raises:
+            ReauthenticationRequired: not logged in, MFA pending, or too old
+                (``reason`` is ``"not_full"`` or ``"auth_too_old"``).
+        """
+        if not self.is_fully_authenticated or self.meta.auth_time is None:
+            raise ReauthenticationRequired("full authentication is required", reason="not_full")
+        if now - self.meta.auth_time > max_age.total_seconds():
+            raise ReauthenticationRequired("please authenticate again to continue",
+                                           reason="auth_too_old")
 
     @property
     def created(self) -> float:
