@@ -44,6 +44,10 @@ def shared_secret(env: Env, name: str = "peer.secret", size: int = 32) -> bytes:
 
     Processes of one app share their secret key; so must the benchmark's
     concurrent clients, or they could not read each other's sessions.
+    Race-free when several processes start at once: each writes a candidate
+    and ``os.link`` publishes it only if no file exists yet (``os.replace``
+    would let a later writer swap the key under a process that already read
+    the first one, leaving it unable to open anybody's sessions).
     """
     path = os.path.join(env.workdir, name)
     if not os.path.exists(path):
@@ -51,7 +55,12 @@ def shared_secret(env: Env, name: str = "peer.secret", size: int = 32) -> bytes:
         with open(tmp, "wb") as f:
             f.write(secrets.token_bytes(size))
         os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)  # atomic, never overwrites: the first writer wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     with open(path, "rb") as f:
         return f.read()
 
