@@ -26,6 +26,7 @@ per-process, so it is not part of this.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -33,12 +34,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.common import Outcome, Stats, make_payload
-from bench.lost_updates import _preload
+from bench.sw import shared_keyring
 from bench.targets import TARGETS, Env
 
 LAYOUTS = ("one", "own")
 """``one``: every worker on the same session; ``own``: a session per worker."""
 MAX_ERRORS = 20_000
+PRELOAD = ("redis", "hiredis", "sessionward.manager", "sessionward.stores.sqlite",
+           "sessionward.stores.redis", "sessionward.stores.filesystem")
 START_MARGIN = 0.05
 """Seconds between sending a window's command and its common start instant
 (a client that gets it late starts late, and its wall time counts from the
@@ -108,6 +111,8 @@ class Window:
     ok_end: int = 0
     elapsed: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    """The first message seen for each exception type (for the report)."""
 
 
 def _window(request: Callable[[str, int], None], cookie: str, ok: int, start_at: float,
@@ -121,7 +126,9 @@ def _window(request: Callable[[str, int], None], cookie: str, ok: int, start_at:
             request(cookie, ok + w.done)
             w.done += 1
         except Exception as exc:  # counted: a reported failure, never hidden
-            w.errors[type(exc).__name__] = w.errors.get(type(exc).__name__, 0) + 1
+            kind = type(exc).__name__
+            w.errors[kind] = w.errors.get(kind, 0) + 1
+            w.messages.setdefault(kind, str(exc)[:200])
             if sum(w.errors.values()) >= MAX_ERRORS:
                 break
     w.elapsed = time.monotonic() - start_at
@@ -158,7 +165,9 @@ class Pool:
     """``size`` forked clients, each with its own inbox, one shared outbox."""
 
     def __init__(self, spec: dict[str, Any], size: int) -> None:
-        _preload()
+        for module in PRELOAD:  # imports only: no connection or file before the fork
+            importlib.import_module(module)
+        shared_keyring(Env(**spec["env"]))  # one key file, written before any client reads
         ctx = multiprocessing.get_context("fork")
         self.outbox = ctx.Queue()
         self.inboxes = [ctx.Queue() for _ in range(size)]
@@ -199,6 +208,7 @@ def _run_layout(pool: Pool, plan: Plan, cookies: list[str]) -> dict[str, Any]:
     for n in plan.workers:
         rates: list[float] = []
         errors: dict[str, int] = {}
+        messages: dict[str, str] = {}
         for _ in range(plan.rounds):
             ws = pool.window(cookies[:n], plan.seconds, plan.max_cycles)
             rates.append(sum(w.done for w in ws) / max(max(w.elapsed for w in ws), 1e-6))
@@ -207,8 +217,9 @@ def _run_layout(pool: Pool, plan: Plan, cookies: list[str]) -> dict[str, Any]:
                 last_ok[i] = w.ok_end
                 for k, v in w.errors.items():
                     errors[k] = errors.get(k, 0) + v
+                messages = w.messages | messages
         rows.append({"workers": n, "stats": asdict(Stats.of(rates)), "errors": errors,
-                     "failed": sum(errors.values())})
+                     "messages": messages, "failed": sum(errors.values())})
     return {"rows": rows, "want": _expected(plan, cookies, done_by, last_ok)}
 
 

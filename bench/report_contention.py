@@ -102,6 +102,7 @@ def contention_section(by_name: Results) -> str:
     sample: dict[str, Any] = next((r["extra"] for _, r in _ok(by_name, "contention:")), {})
     head = ["store", "mode", "session", *(f"{n} worker{'s' * (n > 1)} /s" for n in counts),
             "reported failures (all windows)", "silently lost"]
+    notes = _messages(by_name)
     return ("## 7. Throughput under contention\n\n"
             "Successful requests per second, summed over the worker processes "
             f"(window {sample.get('seconds_per_window', '?')} s, median of "
@@ -113,7 +114,20 @@ def contention_section(by_name: Results) -> str:
             "whose write is missing on read-back.  The memory store is per-process and "
             "not included.  This is a 2-core machine: beyond 2 workers, processes share "
             "cores.\n\n" + _table(head, rows)
+            + ("\n\nFirst message of each failure kind:\n\n" + "\n".join(notes)
+               if notes else "")
             + ("\n\n" + "\n".join(failed) if failed else ""))
+
+
+def _messages(by_name: Results) -> list[str]:
+    """One line per (workload, exception type): its first message."""
+    seen: dict[str, str] = {}
+    for name, r in _ok(by_name, "contention:"):
+        for lay in r["extra"]["layouts"].values():
+            for row in lay["rows"]:
+                for kind, msg in row.get("messages", {}).items():
+                    seen.setdefault(f"`{name}` {kind}", msg)
+    return [f"- {k}: {v}" for k, v in seen.items()]
 
 
 STORE_COLOR = {"sqlite": "#4c72b0", "filesystem": "#55a868", "redis": "#c44e52"}
