@@ -152,6 +152,17 @@ def any_manager_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: F
     store.close()
 
 
+@pytest.fixture(name="hub_events")
+def hub_events_fixture() -> tuple[Any, list[Any]]:
+    """A fresh EventHub and the list of every event it delivers."""
+    from sessionward.events import EventHub
+
+    hub = EventHub()
+    seen: list[Any] = []
+    hub.subscribe(seen.append)
+    return hub, seen
+
+
 @pytest.fixture(name="events")
 def events_fixture(manager: SessionManager) -> list[Any]:
     """Every event the manager emits, in order."""

@@ -25,14 +25,6 @@ from sessionward.stores.base import SessionStore, check_key
 from sessionward.throttle import Throttle, attach_invalid_session_guard
 
 
-@pytest.fixture(name="hub_events")
-def hub_events_fixture() -> tuple[EventHub, list[Event]]:
-    hub = EventHub()
-    seen: list[Event] = []
-    hub.subscribe(seen.append)
-    return hub, seen
-
-
 @pytest.fixture(name="throttle")
 def throttle_fixture(store: SessionStore, keyring: KeyRing, clock: FrozenClock,
                      hub_events: tuple[EventHub, list[Event]]) -> Throttle:

@@ -20,14 +20,6 @@ from sessionward.stores.base import SessionStore
 from sessionward.tokens import OneTimeTokens, TokenGrant
 
 
-@pytest.fixture(name="hub_events")
-def hub_events_fixture() -> tuple[EventHub, list[Event]]:
-    hub = EventHub()
-    seen: list[Event] = []
-    hub.subscribe(seen.append)
-    return hub, seen
-
-
 @pytest.fixture(name="tokens")
 def tokens_fixture(store: SessionStore, keyring: KeyRing, clock: FrozenClock,
                    hub_events: tuple[EventHub, list[Event]]) -> OneTimeTokens:
