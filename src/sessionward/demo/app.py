@@ -185,6 +185,15 @@ def _needs_login(request: Request) -> Response | None:
     return redirect(f"/login?next={request.url.path}")
 
 
+async def _signed_in_form(request: Request) -> dict[str, str] | Response:
+    """The CSRF-checked form of a signed-in user, or the response refusing it
+    (a redirect to sign in, or 403 for a missing/forged token)."""
+    if (refused := _needs_login(request)) is not None:
+        return refused
+    form = await _checked_form(request)
+    return _csrf_failed() if form is None else form
+
+
 async def account(request: Request) -> Response:
     if (refused := _needs_login(request)) is not None:
         return refused
@@ -203,11 +212,9 @@ async def devices(request: Request) -> Response:
 
 
 async def revoke_device(request: Request) -> Response:
-    if (refused := _needs_login(request)) is not None:
-        return refused
-    form = await _checked_form(request)
-    if form is None:
-        return _csrf_failed()
+    form = await _signed_in_form(request)
+    if isinstance(form, Response):
+        return form
     session, demo = sw.get_session(request), _demo(request)
     try:
         done = await demo.manager.revoke_device(session, form.get("handle", ""),
@@ -220,10 +227,8 @@ async def revoke_device(request: Request) -> Response:
 
 
 async def revoke_others(request: Request) -> Response:
-    if (refused := _needs_login(request)) is not None:
+    if isinstance(refused := await _signed_in_form(request), Response):
         return refused
-    if await _checked_form(request) is None:
-        return _csrf_failed()
     session, demo = sw.get_session(request), _demo(request)
     count = await demo.manager.revoke_user(session.user or "", keep=session)
     flash(session, f"Signed out {count} other session(s).")
@@ -248,11 +253,9 @@ async def reauth_page(request: Request) -> Response:
 
 
 async def reauth_submit(request: Request) -> Response:
-    if (refused := _needs_login(request)) is not None:
-        return refused
-    form = await _checked_form(request)
-    if form is None:
-        return _csrf_failed()
+    form = await _signed_in_form(request)
+    if isinstance(form, Response):
+        return form
     session, demo = sw.get_session(request), _demo(request)
     user = session.user or ""
     key = demo.throttle.key_for(user=user.lower(), ip=_client_ip(request))
@@ -281,11 +284,9 @@ async def password_page(request: Request) -> Response:
 
 
 async def password_submit(request: Request) -> Response:
-    if (refused := _needs_login(request)) is not None:
-        return refused
-    form = await _checked_form(request)
-    if form is None:
-        return _csrf_failed()
+    form = await _signed_in_form(request)
+    if isinstance(form, Response):
+        return form
     session, demo = sw.get_session(request), _demo(request)
     try:
         demo.manager.require_recent_auth(session, STEP_UP)
