@@ -107,3 +107,17 @@ values = st.recursive(
 @given(st.dictionaries(st.text(max_size=8), values, max_size=6))
 def test_property_round_trip(data: dict[str, Any]) -> None:
     assert same(round_trip(data), data)
+
+
+@pytest.mark.parametrize("data", [{}, {"a": [1, {"b": None}]}, {"d": date(2026, 1, 2)},
+                                  {"__sw": "x"}, {"s": '"__sw"'}])
+def test_loads_data_equals_the_slow_path(data: dict[str, Any]) -> None:
+    """The no-tag fast path and the full decode agree, with and without tags."""
+    raw = codec.dumps(codec.encode_data(data))
+    assert same(codec.loads_data(raw), codec.decode_data(codec.loads(raw)))
+    assert same(codec.loads_data(raw), data)
+
+
+def test_loads_data_refuses_non_mappings() -> None:
+    with pytest.raises(CodecError):
+        codec.loads_data(b"[1, 2]")

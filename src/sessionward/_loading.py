@@ -89,7 +89,7 @@ def activate(mgr: SessionManager, session_id: str, key: Key, opened: Opened,
         mgr.invalid(reason, client, opened.key)
         return None
     try:
-        data = codec.decode_data(codec.loads(opened.data_json))
+        data = codec.loads_data(opened.data_json)
     except CodecError as exc:
         mgr.emit("decode_failed", key=opened.key, client=client, outcome="denied",
                   reason="undecodable", detail=exc.reason)
