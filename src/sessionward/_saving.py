@@ -136,14 +136,32 @@ def fresh(mgr: SessionManager, session: Session) -> Opened:
 
 # --------------------------------------------------------------- update
 
-def update(mgr: SessionManager, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
-    """:meth:`SessionManager.update` (its docstring is the contract)."""
+def update_without_store(session: Session, key: str, fn: Callable[[Any], Any],
+                         save: Callable[[Session], None]) -> tuple[bool, Any]:
+    """The part of ``update()`` shared by the embedded and remote managers.
+
+    Read mode is refused; a session that is new, or whose exclusive lease this
+    request already holds, is updated in memory and saved (nobody else can
+    interleave).  Returns ``(handled, value)``; when not handled the caller does
+    its atomic read-modify-write against the store.
+
+    Raises:
+        SessionReadOnlyError: opened in ``read`` mode.
+    """
     if session.mode == "read":
         raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
     if session.is_new or session.lock_token is not None:
         value = fn(session.data_snapshot().get(key))
         session[key] = value
-        mgr.save(session)
+        save(session)
+        return True, value
+    return False, None
+
+
+def update(mgr: SessionManager, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
+    """:meth:`SessionManager.update` (its docstring is the contract)."""
+    handled, value = update_without_store(session, key, fn, mgr.save)
+    if handled:
         return value
     # Why the lease: compare-and-set alone makes update() atomic against other
     # update() calls and optimistic saves, but not against an exclusive holder,

@@ -49,6 +49,7 @@ from ._remote_pool import (
     parse_url,
 )
 from ._remote_views import RemoteSession, client_doc, meta_from
+from ._saving import update_without_store
 from .client import ClientInfo
 from .config import OpenMode, Settings
 from .errors import (
@@ -278,12 +279,8 @@ class RemoteSessionManager(RemoteInventory):
             SessionGoneError, SessionConflictError, SessionReadOnlyError: as
             :meth:`SessionManager.update`.
         """
-        if session.mode == "read":
-            raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
-        if session.is_new or session.lock_token is not None:
-            value = fn(session.data_snapshot().get(key))
-            session[key] = value
-            self.save(session)
+        handled, value = update_without_store(session, key, fn, self.save)
+        if handled:
             return value
         if session.ended:
             raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
