@@ -50,7 +50,7 @@ demo: $(STAMP)
 	$(BIN)/sessionward demo --data-dir demo-data
 
 walkthrough: $(STAMP)
-	$(BIN)/python -m sessionward.walkthrough
+	$(BIN)/python -m sessionward.demo.walkthrough
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run

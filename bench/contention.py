@@ -40,7 +40,7 @@ from bench.targets import TARGETS, Env
 LAYOUTS = ("one", "own")
 """``one``: every worker on the same session; ``own``: a session per worker."""
 MAX_ERRORS = 20_000
-PRELOAD = ("redis", "hiredis", "sessionward.manager", "sessionward.stores.sqlite",
+PRELOAD = ("redis", "hiredis", "sessionward.lifecycle.manager", "sessionward.stores.sqlite",
            "sessionward.stores.redis", "sessionward.stores.filesystem")
 START_MARGIN = 0.05
 """Seconds between sending a window's command and its common start instant

@@ -46,7 +46,7 @@ def specs(quick: bool) -> list[dict[str, Any]]:
 
 PRELOAD = ("redis", "hiredis", "django", "django.db", "django.contrib.sessions.backends.base",
            "flask", "flask_session", "cachelib", "starlette", "starsessions",
-           "sessionward.manager", "sessionward.stores.sqlite", "sessionward.stores.redis",
+           "sessionward.lifecycle.manager", "sessionward.stores.sqlite", "sessionward.stores.redis",
            "sessionward.stores.filesystem")
 
 

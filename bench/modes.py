@@ -1,7 +1,7 @@
 """Cost of one request in each open mode (issue 4, point 6.1).
 
 Per store, four request shapes on the same ~1 KB / 11-key session, all
-through the public :class:`~sessionward.manager.SessionManager` API:
+through the public :class:`~sessionward.lifecycle.manager.SessionManager` API:
 
 * ``read`` – ``load(cookie, mode="read")`` and read a key (nothing is saved;
   a read-mode session cannot be);

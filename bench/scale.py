@@ -124,7 +124,7 @@ def _redis_fill(env: Env, blob: bytes, count: int, expires_at: float) -> None:
 
 
 def _open(env: Env, store_name: str, clock: ShiftClock) -> tuple[Any, Any, Any]:
-    manager_cls = _import("sessionward.manager", "SessionManager")
+    manager_cls = _import("sessionward.lifecycle.manager", "SessionManager")
     if store_name == "sqlite":
         store = _import("sessionward.stores.sqlite", "SQLiteStore")(
             f"{env.workdir}/scale.db", clock=clock)
@@ -186,7 +186,7 @@ def _cleanup_rounds(manager: Any, path: str, blob: bytes, expired: int,
 def _probe(env_d: dict[str, Any], stop: Any, ready: Any, out: Any) -> None:
     """Another app process doing session cycles on the same SQLite file."""
     env = Env(**env_d)
-    manager = _import("sessionward.manager", "SessionManager")(
+    manager = _import("sessionward.lifecycle.manager", "SessionManager")(
         _import("sessionward.stores.sqlite", "SQLiteStore")(f"{env.workdir}/scale.db"),
         shared_keyring(env))
     cookie = _real_sessions(manager, 1)[0]

@@ -40,7 +40,7 @@ def _import(module: str, name: str) -> Any:
 
 def shared_keyring(env: Env) -> Any:
     """One key for all processes of a workload (written once, mode 0600)."""
-    key_ring = _import("sessionward.keys", "KeyRing")
+    key_ring = _import("sessionward.core.keys", "KeyRing")
     return key_ring.from_bytes([shared_secret(env, "sessionward.key")])
 
 
@@ -130,7 +130,7 @@ class SessionwardTarget(Target):
 
 
 def _manager(env: Env, store: Any, label: str, mode: str, count: bool) -> SessionwardTarget:
-    manager_cls = _import("sessionward.manager", "SessionManager")
+    manager_cls = _import("sessionward.lifecycle.manager", "SessionManager")
     counter = CountingStore(store) if count else None
     manager = manager_cls(counter or store, shared_keyring(env))
     return SessionwardTarget(manager, label, mode, counter)

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.keys import KeyRing
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
 from sessionward.stores.base import SessionStore
 from sessionward.stores.memory import MemoryStore
 from sessionward.stores.sqlite import SQLiteStore
@@ -155,7 +155,7 @@ def any_manager_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: F
 @pytest.fixture(name="hub_events")
 def hub_events_fixture() -> tuple[Any, list[Any]]:
     """A fresh EventHub and the list of every event it delivers."""
-    from sessionward.events import EventHub
+    from sessionward.audit.events import EventHub
 
     hub = EventHub()
     seen: list[Any] = []

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sessionward._clock import FrozenClock
+from sessionward.core.clock import FrozenClock
 from sessionward.remote import RemoteSessionManager
 
 READY = "sessionward daemon ready"

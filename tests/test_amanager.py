@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from sessionward import AsyncSessionManager, SessionGoneError, SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.keys import KeyRing
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
 from sessionward.stores.memory import MemoryStore
 
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.client import ClientInfo
-from sessionward.config import BindingPolicy
-from sessionward.errors import InvalidReason
-from sessionward.events import Event
-from sessionward.keys import KeyRing
-from sessionward.session import Session
+from sessionward.audit.events import Event
+from sessionward.core.client import ClientInfo
+from sessionward.core.clock import FrozenClock
+from sessionward.core.config import BindingPolicy
+from sessionward.core.errors import InvalidReason
+from sessionward.core.keys import KeyRing
+from sessionward.lifecycle.session import Session
 from sessionward.stores.base import SessionStore
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"

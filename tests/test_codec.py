@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward import codec
-from sessionward.errors import CodecError
+from sessionward.core import codec
+from sessionward.core.errors import CodecError
 
 
 def round_trip(data: dict[str, Any]) -> dict[str, Any]:

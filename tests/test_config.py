@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sessionward import Secret, Settings
-from sessionward.errors import ConfigurationError
+from sessionward.core.errors import ConfigurationError
 
 
 def test_secure_defaults() -> None:

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward import Settings, cookies
-from sessionward.cookies import (
+from sessionward import Settings
+from sessionward.integrations import cookies
+from sessionward.integrations.cookies import (
     CookiePolicy,
     delete_cookie_header,
     has_session_cookie,

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward import ids
-from sessionward.keys import KeyRing
+from sessionward.core import ids
+from sessionward.core.keys import KeyRing
 
 RING = KeyRing.generate("t")
 
@@ -77,7 +77,7 @@ class TestGeneration:
 
     def test_forked_processes_differ(self) -> None:
         """Parent and child produce different IDs after fork-like start-up."""
-        code = "from sessionward import ids; print(ids.new_session_id())"
+        code = "from sessionward.core import ids; print(ids.new_session_id())"
         outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                check=True).stdout.strip() for _ in range(4)}
         assert len(outs) == 4 and ids.new_session_id() not in outs

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionward.errors import ConfigurationError
-from sessionward.keys import (
+from sessionward.core.errors import ConfigurationError
+from sessionward.core.keys import (
     KeyRing,
     keyring_document,
     load_keyring,

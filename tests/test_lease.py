@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sessionward import LockTimeoutError, SessionManager, Settings
-from sessionward.keys import KeyRing
+from sessionward.core.keys import KeyRing
 from sessionward.stores.memory import MemoryStore
 
 TTL = 0.3

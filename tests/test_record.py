@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward import record
-from sessionward.errors import CodecError
-from sessionward.keys import KeyRing
+from sessionward.core import record
+from sessionward.core.errors import CodecError
+from sessionward.core.keys import KeyRing
 
 RING = KeyRing.generate("t")
 KEY_A = "a" * 64

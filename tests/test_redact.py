@@ -1,4 +1,4 @@
-"""Tests for sessionward.redact: the one sanitiser for messages and logs."""
+"""Tests for sessionward.audit.redact: the one sanitiser for messages and logs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessionward.redact import (
+from sessionward.audit.redact import (
     MAX_LENGTH,
     REDACTED,
     RedactingFilter,

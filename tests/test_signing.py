@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sessionward._clock import FrozenClock
-from sessionward.signing import (
+from sessionward.core.clock import FrozenClock
+from sessionward.guards.signing import (
     BadSignatureError,
     MissingSignatureError,
     ReplayedRequestError,

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.errors import ReauthenticationRequired
-from sessionward.events import Event
-from sessionward.keys import KeyRing
-from sessionward.session import Session
+from sessionward.audit.events import Event
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import ReauthenticationRequired
+from sessionward.core.keys import KeyRing
+from sessionward.lifecycle.session import Session
 from sessionward.stores.base import SessionStore
 
 

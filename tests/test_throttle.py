@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager
-from sessionward._clock import FrozenClock
-from sessionward.client import ClientInfo
-from sessionward.errors import ConfigurationError, ThrottledError
-from sessionward.events import Event, EventHub
-from sessionward.ids import cookie_value, new_session_id
-from sessionward.keys import KeyRing
+from sessionward.audit.events import Event, EventHub
+from sessionward.core.client import ClientInfo
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import ConfigurationError, ThrottledError
+from sessionward.core.ids import cookie_value, new_session_id
+from sessionward.core.keys import KeyRing
+from sessionward.guards.throttle import Throttle, attach_invalid_session_guard
 from sessionward.stores.base import SessionStore, check_key
-from sessionward.throttle import Throttle, attach_invalid_session_guard
 
 
 @pytest.fixture(name="throttle")

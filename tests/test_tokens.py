@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from sessionward._clock import FrozenClock
-from sessionward.events import Event, EventHub
-from sessionward.keys import KeyRing
+from sessionward.audit.events import Event, EventHub
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
+from sessionward.guards.tokens import OneTimeTokens, TokenGrant
 from sessionward.stores.base import SessionStore
-from sessionward.tokens import OneTimeTokens, TokenGrant
 
 
 @pytest.fixture(name="tokens")

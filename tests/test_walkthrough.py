@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sessionward import walkthrough
+from sessionward.demo import walkthrough
 
 
 def test_walkthrough_steps() -> None:

@@ -10,36 +10,36 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .amanager import AsyncSessionManager as AsyncSessionManager
-from .client import ClientInfo as ClientInfo
-from .config import Secret as Secret
-from .config import Settings as Settings
-from .errors import CodecError as CodecError
-from .errors import ConfigurationError as ConfigurationError
-from .errors import InvalidSessionError as InvalidSessionError
-from .errors import LockError as LockError
-from .errors import LockLostError as LockLostError
-from .errors import LockTimeoutError as LockTimeoutError
-from .errors import ProtocolError as ProtocolError
-from .errors import ReauthenticationRequired as ReauthenticationRequired
-from .errors import SessionConflictError as SessionConflictError
-from .errors import SessionError as SessionError
-from .errors import SessionExistsError as SessionExistsError
-from .errors import SessionGoneError as SessionGoneError
-from .errors import SessionLimitError as SessionLimitError
-from .errors import SessionReadOnlyError as SessionReadOnlyError
-from .errors import SessionTooLargeError as SessionTooLargeError
-from .errors import SessionWarning as SessionWarning
-from .errors import StoreError as StoreError
-from .errors import StoreTimeoutError as StoreTimeoutError
-from .errors import StoreUnavailableError as StoreUnavailableError
-from .errors import ThrottledError as ThrottledError
-from .events import Event as Event
-from .events import EventHub as EventHub
-from .inventory import SessionInfo as SessionInfo
-from .keys import KeyRing as KeyRing
-from .manager import SessionManager as SessionManager
-from .session import Session as Session
+from .audit.events import Event as Event
+from .audit.events import EventHub as EventHub
+from .core.client import ClientInfo as ClientInfo
+from .core.config import Secret as Secret
+from .core.config import Settings as Settings
+from .core.errors import CodecError as CodecError
+from .core.errors import ConfigurationError as ConfigurationError
+from .core.errors import InvalidSessionError as InvalidSessionError
+from .core.errors import LockError as LockError
+from .core.errors import LockLostError as LockLostError
+from .core.errors import LockTimeoutError as LockTimeoutError
+from .core.errors import ProtocolError as ProtocolError
+from .core.errors import ReauthenticationRequired as ReauthenticationRequired
+from .core.errors import SessionConflictError as SessionConflictError
+from .core.errors import SessionError as SessionError
+from .core.errors import SessionExistsError as SessionExistsError
+from .core.errors import SessionGoneError as SessionGoneError
+from .core.errors import SessionLimitError as SessionLimitError
+from .core.errors import SessionReadOnlyError as SessionReadOnlyError
+from .core.errors import SessionTooLargeError as SessionTooLargeError
+from .core.errors import SessionWarning as SessionWarning
+from .core.errors import StoreError as StoreError
+from .core.errors import StoreTimeoutError as StoreTimeoutError
+from .core.errors import StoreUnavailableError as StoreUnavailableError
+from .core.errors import ThrottledError as ThrottledError
+from .core.keys import KeyRing as KeyRing
+from .lifecycle.amanager import AsyncSessionManager as AsyncSessionManager
+from .lifecycle.inventory import SessionInfo as SessionInfo
+from .lifecycle.manager import SessionManager as SessionManager
+from .lifecycle.session import Session as Session
 from .stores import open_store as open_store
 
 try:

@@ -6,10 +6,10 @@ their own store: see ``docs/stores.md``.
 
 from __future__ import annotations
 
-from ._clock import FrozenClock
-from .config import Settings
-from .keys import KeyRing
-from .manager import SessionManager
+from .core.clock import FrozenClock
+from .core.config import Settings
+from .core.keys import KeyRing
+from .lifecycle.manager import SessionManager
 from .stores.base import SessionStore
 from .stores.memory import MemoryStore
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager
-from sessionward.session import Session
+from sessionward.lifecycle.session import Session
 
 EXE = Path(sys.prefix) / "bin" / "sessionward"
 """The installed console script (``/work/main/.venv/bin/sessionward``)."""

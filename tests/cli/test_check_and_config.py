@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionward.checks import CATALOGUE
+from sessionward.admin.checks import CATALOGUE
 
 from cli._harness import EXE, Cli, one_line_error
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sessionward import SessionManager
-from sessionward.throttle import Throttle
+from sessionward.guards.throttle import Throttle
 
 from cli._harness import Cli, base_env, login, one_line_error, past
 from svc_daemon import DaemonProcess

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from sessionward.keys import load_keyring
+from sessionward.core.keys import load_keyring
 
 from cli._harness import Cli, one_line_error
 

@@ -6,8 +6,8 @@ import json
 import stat
 from pathlib import Path
 
-from sessionward.keys import load_keyring
-from sessionward.record import envelope_key_id
+from sessionward.core.keys import load_keyring
+from sessionward.core.record import envelope_key_id
 
 from cli._harness import Cli, ManagerFactory, login, one_line_error
 

@@ -6,9 +6,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sessionward.events import Event
-from sessionward.sinks.audit_file import AuditFileSink
-from sessionward.throttle import Throttle
+from sessionward.audit.events import Event
+from sessionward.audit.sinks.audit_file import AuditFileSink
+from sessionward.guards.throttle import Throttle
 
 from cli._harness import Cli, ManagerFactory, login, one_line_error, past
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from sessionward import SessionManager
-from sessionward.record import envelope_key_id
+from sessionward.core.record import envelope_key_id
 
 from cli._harness import Cli, ManagerFactory, login
 from svc_redis import RedisServer, redis_server  # noqa: F401

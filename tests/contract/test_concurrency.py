@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from sessionward import LockLostError, SessionGoneError, SessionManager, Settings
-from sessionward.keys import KeyRing
+from sessionward.core.keys import KeyRing
 from sessionward.stores.base import SessionStore
 from sessionward.stores.memory import MemoryStore
 
@@ -213,7 +213,7 @@ class TestThreadsOnMemory:
 
     def test_lease_expiry_fences_stale_holder(self) -> None:
         """A holder whose lease expired (and was taken over) gets LockLostError on save."""
-        from sessionward._clock import FrozenClock
+        from sessionward.core.clock import FrozenClock
 
         clock = FrozenClock()
         store = MemoryStore(clock=clock)

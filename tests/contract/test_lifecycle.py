@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from sessionward import SessionGoneError, SessionManager, SessionTooLargeError, Settings
-from sessionward._clock import FrozenClock
-from sessionward.errors import SessionLimitError
-from sessionward.ids import cookie_value, new_session_id, storage_key
-from sessionward.keys import KeyRing
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import SessionLimitError
+from sessionward.core.ids import cookie_value, new_session_id, storage_key
+from sessionward.core.keys import KeyRing
 from sessionward.stores.base import Capability, SessionStore
 
 from contract._helpers import saved

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.keys import KeyRing
-from sessionward.record import seal
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
+from sessionward.core.record import seal
 from sessionward.stores.base import SessionStore
 
 from contract._helpers import saved

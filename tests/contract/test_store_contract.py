@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from sessionward._clock import FrozenClock
-from sessionward.errors import (
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import (
     LockLostError,
     SessionConflictError,
     SessionExistsError,

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sessionward import SessionConflictError, SessionGoneError, SessionManager
-from sessionward._clock import FrozenClock
-from sessionward.record import LIVE
+from sessionward.core.clock import FrozenClock
+from sessionward.core.record import LIVE
 from sessionward.stores.base import SessionStore
 
 from contract._helpers import saved

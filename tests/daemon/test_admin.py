@@ -12,7 +12,7 @@ import pytest
 
 from sessionward import SessionManager
 from sessionward.cli._keyfile import add_active_key
-from sessionward.session import Session
+from sessionward.lifecycle.session import Session
 
 from svc_daemon import DaemonProcess, RawClient
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from sessionward import ConfigurationError, ProtocolError, ThrottledError
-from sessionward._clock import FrozenClock
+from sessionward.core.clock import FrozenClock
+from sessionward.guards.tokens import TokenGrant
 from sessionward.remote import RemoteSessionManager
-from sessionward.tokens import TokenGrant
 
 from svc_daemon import DaemonProcess, make_remote_manager
 

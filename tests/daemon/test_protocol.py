@@ -9,10 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessionward.daemon import protocol
-from sessionward.daemon.config import is_loopback, parse_tcp, require_loopback
-from sessionward.daemon.protocol import FrameDecoder, FrameTooLarge, parse_frame, validate
-from sessionward.errors import (
+from sessionward.core.errors import (
     ConfigurationError,
     LockLostError,
     LockTimeoutError,
@@ -25,6 +22,9 @@ from sessionward.errors import (
     StoreUnavailableError,
     ThrottledError,
 )
+from sessionward.daemon import protocol
+from sessionward.daemon.config import is_loopback, parse_tcp, require_loopback
+from sessionward.daemon.protocol import FrameDecoder, FrameTooLarge, parse_frame, validate
 from sessionward.remote import error_from_wire, parse_url
 
 # Pickle streams written out as bytes (the repository never imports pickle):

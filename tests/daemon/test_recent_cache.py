@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sessionward import ClientInfo, SessionManager, Settings
-from sessionward._clock import FrozenClock
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
 from sessionward.daemon import handlers
-from sessionward.keys import KeyRing
 from sessionward.stores.sqlite import SQLiteStore
 
 

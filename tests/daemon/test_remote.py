@@ -22,9 +22,9 @@ from sessionward import (
     SessionReadOnlyError,
     StoreUnavailableError,
 )
-from sessionward._clock import FrozenClock
+from sessionward.core.clock import FrozenClock
+from sessionward.lifecycle.session import Session
 from sessionward.remote import AsyncRemoteSessionManager, RemoteSession, RemoteSessionManager
-from sessionward.session import Session
 
 from svc_daemon import DaemonProcess, make_remote_manager
 

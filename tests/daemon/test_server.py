@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from sessionward.core.errors import ConfigurationError
 from sessionward.daemon import fsutil
 from sessionward.daemon.protocol import ADMIN_COMMANDS, APP_COMMANDS
-from sessionward.errors import ConfigurationError
 
 from svc_daemon import DaemonProcess, RawClient
 

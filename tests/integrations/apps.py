@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sessionward import SessionManager
-from sessionward.session import Session
+from sessionward.lifecycle.session import Session
 
 USER = "alice"
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.keys import KeyRing
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
 from sessionward.stores.sqlite import SQLiteStore
 
 from integrations.apps import BUILDERS

@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from werkzeug.serving import make_server
 
-from sessionward.errors import StoreUnavailableError
+from sessionward.core.errors import StoreUnavailableError
 from sessionward.stores.base import SessionStore
 
 STARTUP_TIMEOUT = 15.0

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sessionward import ids
-from sessionward._clock import FrozenClock
-from sessionward.keys import KeyRing
+from sessionward.core import ids
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
 
 from integrations.apps import BUILDERS
 from integrations.conftest import NAME, Jar, cookie_value, cookies_set

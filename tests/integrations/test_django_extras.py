@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager
-from sessionward._clock import FrozenClock
+from sessionward.core.clock import FrozenClock
 
 from integrations.conftest import make_manager
 from integrations.django_app import wsgi_application

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sessionward import ids
-from sessionward._clock import FrozenClock
-from sessionward.events import Event
+from sessionward.audit.events import Event
+from sessionward.core import ids
+from sessionward.core.clock import FrozenClock
 from sessionward.integrations._flood import DEFAULT_OPTIONS
 
 from integrations.apps import BUILDERS, behind_proxy

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from sessionward import ids
+from sessionward.core import ids
 
 from integrations.conftest import NAME, Site, cookie_value, cookies_set
 
@@ -217,7 +217,7 @@ def test_websocket_without_valid_session_is_refused() -> None:
     reached: list[object] = []
 
     async def app(scope: dict[str, object], receive: object, send: object) -> None:
-        reached.append(scope["sessionward.session"])
+        reached.append(scope["sessionward.lifecycle.session"])
 
     async def handshake(cookie: str | None) -> list[dict[str, object]]:
         sent: list[dict[str, object]] = []

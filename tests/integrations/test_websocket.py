@@ -17,8 +17,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from sessionward import ids
-from sessionward._clock import FrozenClock
+from sessionward.core import ids
+from sessionward.core.clock import FrozenClock
 
 from integrations.apps import BUILDERS
 from integrations.conftest import NAME, Site, make_manager

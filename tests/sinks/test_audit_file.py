@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sessionward.errors import ConfigurationError
-from sessionward.events import Event
-from sessionward.sinks.audit_file import GENESIS, AuditFileSink, verify_chain
+from sessionward.audit.events import Event
+from sessionward.audit.sinks.audit_file import GENESIS, AuditFileSink, verify_chain
+from sessionward.core.errors import ConfigurationError
 
 TS = 1_700_000_000.123
 
@@ -301,8 +301,8 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from sessionward.events import Event
-    from sessionward.sinks.audit_file import AuditFileSink
+    from sessionward.audit.events import Event
+    from sessionward.audit.sinks.audit_file import AuditFileSink
 
     path, worker, count, chain, go = sys.argv[1:6]
     count, chain, go = int(count), chain == "1", Path(go)

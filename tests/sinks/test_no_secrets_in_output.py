@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from sessionward import SessionManager, Settings
-from sessionward._clock import FrozenClock
-from sessionward.client import ClientInfo
-from sessionward.events import Event
-from sessionward.keys import KeyRing
-from sessionward.session import Session
-from sessionward.sinks.audit_file import AuditFileSink
+from sessionward.audit.events import Event
+from sessionward.audit.sinks.audit_file import AuditFileSink
+from sessionward.core.client import ClientInfo
+from sessionward.core.clock import FrozenClock
+from sessionward.core.keys import KeyRing
+from sessionward.lifecycle.session import Session
 
 from conftest import make_store, store_params
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from sessionward.errors import ConfigurationError
-from sessionward.events import Event
-from sessionward.sinks.syslog import SyslogSink, severity
+from sessionward.audit.events import Event
+from sessionward.audit.sinks.syslog import SyslogSink, severity
+from sessionward.core.errors import ConfigurationError
 
 TS = 1_700_000_000.5
 FRAME = re.compile(rb"^<(\d+)>sessionward: (\{.*\})\x00$", re.DOTALL)

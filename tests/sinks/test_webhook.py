@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from sessionward.errors import ConfigurationError
-from sessionward.events import EVENT_LEVELS, Event, Level
-from sessionward.sinks.webhook import (
+from sessionward.audit.events import EVENT_LEVELS, Event, Level
+from sessionward.audit.sinks.webhook import (
     DEFAULT_EVENTS,
     WebhookSink,
     sign_webhook,
     verify_webhook,
 )
+from sessionward.core.errors import ConfigurationError
 
 SECRET = "s" * 16 + "-webhook-secret-for-tests-0123456789"
 TS = 1_700_000_000.25

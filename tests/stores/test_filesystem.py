@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionward._clock import FrozenClock
-from sessionward.errors import (
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import (
     ConfigurationError,
     SessionConflictError,
     SessionExistsError,
@@ -513,8 +513,8 @@ def cas_increment(store: FileStore) -> None:
 
 WORKER = r"""
 import json, os, sys, time
-from sessionward._clock import FrozenClock
-from sessionward.errors import LockLostError, SessionConflictError
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import LockLostError, SessionConflictError
 from sessionward.stores.filesystem import FileStore
 
 def gate(path):

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from sessionward._clock import FrozenClock
-from sessionward.errors import (
+from sessionward.core.clock import FrozenClock
+from sessionward.core.errors import (
     ConfigurationError,
     LockLostError,
     SessionConflictError,

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sessionward import SessionGoneError, SessionManager, Settings
-from sessionward.keys import KeyRing
+from sessionward.core.keys import KeyRing
 from sessionward.stores.base import SessionStore
 
 

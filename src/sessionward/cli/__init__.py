@@ -6,7 +6,7 @@ daemon) → render.  ``serve`` and ``demo`` belong to other packages and are
 registered lazily: their modules are imported only when invoked, so
 ``sessionward --help`` stays fast and works even when they are missing.
 
-Errors: :func:`main` turns every :class:`~sessionward.errors.SessionError`,
+Errors: :func:`main` turns every :class:`~sessionward.core.errors.SessionError`,
 ``OSError`` and click usage error into one sanitised line on stderr and a
 non-zero exit code; ``--debug`` (or ``SESSIONWARD_DEBUG=1``) adds the
 traceback.
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import click
 
-from ..errors import SessionError
+from ..core.errors import SessionError
 from . import _render
 from ._context import CliContext, Options
 

@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import click
 
-from ..admin import Admin
-from ..config import Settings
-from ..errors import ConfigurationError
-from ..keys import read_secret_file
-from ..manager import SessionManager
+from ..admin.service import Admin
+from ..core.config import Settings
+from ..core.errors import ConfigurationError
+from ..core.keys import read_secret_file
+from ..lifecycle.manager import SessionManager
 from ._daemon_client import DaemonClient
 
 CLI_ENV = ("DAEMON", "TOKEN_FILE", "ADMIN_TOKEN", "AUDIT_FILE", "AUDIT_CHAIN", "DEBUG", "CONFIG")
@@ -161,7 +161,7 @@ class CliContext:
         manager = SessionManager.from_url(settings.store_url, settings=settings)
         audit_file = self.options.audit_file or self.env("AUDIT_FILE")
         if audit_file:
-            from ..sinks.audit_file import AuditFileSink
+            from ..audit.sinks.audit_file import AuditFileSink
 
             chain = self.options.audit_chain or _truthy(self.env("AUDIT_CHAIN"))
             try:

@@ -20,8 +20,8 @@ import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigurationError, SessionError
-from ..redact import sanitize
+from ..audit.redact import sanitize
+from ..core.errors import ConfigurationError, SessionError
 
 MAX_FRAME = 16 * 1024 * 1024
 """Largest response line accepted (admin listings can be long)."""

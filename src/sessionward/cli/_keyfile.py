@@ -1,6 +1,6 @@
 """Key file changes for ``rotate-keys`` and ``retire-key``.
 
-A change reads the current file with :func:`sessionward.keys.load_keyring`
+A change reads the current file with :func:`sessionward.core.keys.load_keyring`
 (``O_NOFOLLOW``, owner and mode checked), builds the new keyring, and
 replaces the file atomically: a new ``0o600`` file is written next to it
 (``O_EXCL | O_NOFOLLOW``), flushed to disk and renamed over the old one, so a
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ConfigurationError
-from ..keys import KEY_BYTES, Key, KeyRing, keyring_document, load_keyring
+from ..core.errors import ConfigurationError
+from ..core.keys import KEY_BYTES, Key, KeyRing, keyring_document, load_keyring
 
 
 @contextmanager

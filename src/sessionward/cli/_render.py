@@ -4,7 +4,7 @@ Results go to stdout; progress bars, prompts and errors go to stderr, so
 ``--json`` output can always be piped.  Nothing rendered here ever holds a
 session ID, a cookie value, a key or a token: the admin layer only hands out
 metadata and handles, and error lines pass through
-:func:`sessionward.redact.sanitize`.
+:func:`sessionward.audit.redact.sanitize`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from ..redact import sanitize
+from ..audit.redact import sanitize
 
 _WIDE = 200
 """Width used when stdout is not a terminal, so handles are never folded."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..sinks.audit_file import verify_chain
+from ..audit.sinks.audit_file import verify_chain
 from . import _render
 from ._render import json_option
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import click
 
-from .. import checks
-from ..checks import Finding
-from ..errors import ConfigurationError, SessionError
+from ..admin import checks
+from ..admin.checks import Finding
+from ..core.errors import ConfigurationError, SessionError
 from ..stores import open_store
 from . import _render
 from ._context import CliContext, pass_cli

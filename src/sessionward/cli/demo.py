@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigurationError
+from ..core.errors import ConfigurationError
 
 HOST = "127.0.0.1"
 

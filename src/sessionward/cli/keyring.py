@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from ..admin import MAX_PAGE, AdminError
-from ..errors import ConfigurationError
-from ..keys import load_keyring, write_key_file
+from ..admin.service import MAX_PAGE, AdminError
+from ..core.errors import ConfigurationError
+from ..core.keys import load_keyring, write_key_file
 from . import _keyfile, _render
 from ._context import CliContext, LocalBackend, pass_cli
 from ._render import json_option

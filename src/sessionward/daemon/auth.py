@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..config import Secret
+from ..core.config import Secret
 
 FAILS_BEFORE_LOCKOUT = 5
 BASE_LOCKOUT = 30.0

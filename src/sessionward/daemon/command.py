@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from ..config import Secret, Settings
-from ..errors import ConfigurationError, SessionWarning
-from ..redact import RedactingFilter, sanitize
+from ..audit.redact import RedactingFilter, sanitize
+from ..core.config import Secret, Settings
+from ..core.errors import ConfigurationError, SessionWarning
 from .config import DaemonConfig, bootstrap, parse_tcp
 
 _ENV_TOKENS = {"app": "SESSIONWARD_APP_TOKEN", "admin": "SESSIONWARD_ADMIN_TOKEN"}

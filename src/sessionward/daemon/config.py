@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._clock import Clock, system_clock
-from ..config import Secret, Settings
-from ..errors import ConfigurationError
-from ..keys import KeyRing, load_keyring, write_key_file
+from ..core.clock import Clock, system_clock
+from ..core.config import Secret, Settings
+from ..core.errors import ConfigurationError
+from ..core.keys import KeyRing, load_keyring, write_key_file
 from . import fsutil
 
 ROLES = ("app", "admin")
@@ -157,7 +157,7 @@ def load_keys(config: DaemonConfig) -> KeyRing:
 
     Raises:
         ConfigurationError: see :func:`fsutil.canonical_allowed` and
-            :func:`sessionward.keys.load_keyring`.
+            :func:`sessionward.core.keys.load_keyring`.
     """
     real = fsutil.canonical_allowed(config.key_path, config.key_dirs)
     return load_keyring(real, config.settings.namespace)

@@ -4,7 +4,7 @@ Each function closes one local-attacker move (SECURITY-REQUIREMENTS P-D1,
 P-D3): a socket reachable by other users, a pre-created or symlinked socket
 path, a key or token file swapped for a symlink between check and use, two
 daemons on one socket, a stale PID file of a process we cannot see.
-Every refusal raises :class:`~sessionward.errors.ConfigurationError` with a
+Every refusal raises :class:`~sessionward.core.errors.ConfigurationError` with a
 message that says how to fix it.
 """
 
@@ -20,8 +20,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import ConfigurationError
-from ..keys import read_secret_file
+from ..core.errors import ConfigurationError
+from ..core.keys import read_secret_file
 
 MIN_TOKEN_CHARS = 32
 

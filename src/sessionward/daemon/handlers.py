@@ -30,13 +30,14 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from .. import __version__, codec, ids
-from ..admin import Admin
-from ..client import ClientInfo
-from ..errors import LockLostError, ProtocolError, SessionGoneError
-from ..manager import SessionManager
-from ..record import LIVE, TOMBSTONE, SessionMeta
-from ..session import Session
+from .. import __version__
+from ..admin.service import Admin
+from ..core import codec, ids
+from ..core.client import ClientInfo
+from ..core.errors import LockLostError, ProtocolError, SessionGoneError
+from ..core.record import LIVE, TOMBSTONE, SessionMeta
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.session import Session
 from . import kv, protocol
 
 MAX_LEASES_PER_CONNECTION = 16

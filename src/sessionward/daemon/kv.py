@@ -1,5 +1,5 @@
 """The ``tokens`` and ``throttle`` commands (role ``app``): the library's
-:class:`~sessionward.tokens.OneTimeTokens` and :class:`~sessionward.throttle.Throttle`
+:class:`~sessionward.guards.tokens.OneTimeTokens` and :class:`~sessionward.guards.throttle.Throttle`
 on the daemon's store, keyring, clock and event hub.
 
 The worker never sees a key: the daemon computes every keyed hash (token
@@ -19,9 +19,9 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ThrottledError
-from ..throttle import Throttle, ThrottleKey
-from ..tokens import OneTimeTokens, TokenGrant
+from ..core.errors import ThrottledError
+from ..guards.throttle import Throttle, ThrottleKey
+from ..guards.tokens import OneTimeTokens, TokenGrant
 from . import protocol
 
 if TYPE_CHECKING:

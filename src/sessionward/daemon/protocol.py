@@ -15,7 +15,7 @@ Security: nothing but JSON is ever decoded (a pickle opcode stream is just
 invalid JSON); every request is checked against a strict per-command schema
 (unknown fields, wrong types, oversized strings are ``invalid_argument``);
 every error message leaves through :func:`error_frame`, which runs the one
-sanitiser (:func:`sessionward.redact.sanitize`).
+sanitiser (:func:`sessionward.audit.redact.sanitize`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any, Final
 
 import orjson
 
-from ..errors import (
+from ..audit.redact import sanitize
+from ..core.errors import (
     CodecError,
     ConfigurationError,
     LockLostError,
@@ -45,7 +46,6 @@ from ..errors import (
     StoreUnavailableError,
     ThrottledError,
 )
-from ..redact import sanitize
 
 PROTOCOL_VERSION: Final = 1
 MAX_FRAME: Final = 65_536

@@ -28,10 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .._records import RecordSealer
-from ..errors import ConfigurationError, ProtocolError
-from ..manager import SessionManager
-from ..redact import sanitize, sanitize_exception
+from ..audit.redact import sanitize, sanitize_exception
+from ..core.errors import ConfigurationError, ProtocolError
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.sealer import RecordSealer
 from ..stores import open_store
 from . import handlers, protocol
 from .auth import Authenticator
@@ -307,7 +307,7 @@ def attach_audit(config: DaemonConfig, manager: SessionManager) -> list[Any]:
     """
     sinks: list[Any] = []
     if config.audit_file is not None:
-        from ..sinks.audit_file import AuditFileSink
+        from ..audit.sinks.audit_file import AuditFileSink
 
         sinks.append(AuditFileSink(config.audit_file, level="auth"))
     for sink in sinks:

@@ -21,13 +21,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from ..amanager import AsyncSessionManager
-from ..config import Settings
-from ..errors import ConfigurationError
-from ..keys import KeyRing, load_keyring, write_key_file
-from ..manager import SessionManager
+from ..core.config import Settings
+from ..core.errors import ConfigurationError
+from ..core.keys import KeyRing, load_keyring, write_key_file
+from ..guards.throttle import Throttle
+from ..lifecycle.amanager import AsyncSessionManager
+from ..lifecycle.manager import SessionManager
 from ..stores.sqlite import SQLiteStore
-from ..throttle import Throttle
 from .app import Demo, build_app
 from .csrf import AnonymousCsrf
 from .db import DemoDB

@@ -3,7 +3,7 @@
 Security-relevant behaviour shown here, all through the public API:
 
 - login rotates the session ID (:func:`~sessionward.integrations.starlette.login`),
-  and is throttled per user and address (:class:`~sessionward.throttle.Throttle`);
+  and is throttled per user and address (:class:`~sessionward.guards.throttle.Throttle`);
 - "your devices" lists :meth:`~sessionward.SessionManager.sessions_of` (metadata
   only, never IDs); revoking one needs a recent authentication (5 minutes);
 - "sign out everywhere else" is :meth:`~sessionward.SessionManager.revoke_user`
@@ -31,10 +31,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..amanager import AsyncSessionManager
-from ..errors import ReauthenticationRequired
+from ..core.errors import ReauthenticationRequired
+from ..guards.throttle import Throttle
 from ..integrations import starlette as sw
-from ..throttle import Throttle
+from ..lifecycle.amanager import AsyncSessionManager
 from .csrf import AnonymousCsrf
 from .db import DemoDB
 from .web import (

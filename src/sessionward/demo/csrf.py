@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from ..keys import Key
+from ..core.keys import Key
 
 LIFETIME = 2 * 3600
 """Seconds a nonce cookie and the tokens bound to it stay valid."""

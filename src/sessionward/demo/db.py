@@ -16,7 +16,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ..events import Event
+from ..audit.events import Event
 
 KEEP_EVENTS = 50
 EVENT_LABELS = {

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from ..session import Session
+from ..lifecycle.session import Session
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 16 * 1024

@@ -2,7 +2,7 @@
 
 A *flood guard* counts the cookies the manager rejects (malformed, forged,
 unknown, expired...) per client address — it is a manager ``invalid_hook``,
-see :class:`~sessionward.throttle.InvalidSessionGuard` — and, once an
+see :class:`~sessionward.guards.throttle.InvalidSessionGuard` — and, once an
 address is locked out, the integration answers ``429`` with ``Retry-After``
 to every request from it that presents the session cookie: no store lookup,
 no session, no ``Set-Cookie``.  Requests without the cookie are served as
@@ -16,13 +16,13 @@ middleware (uvicorn ``--proxy-headers``/``forwarded_allow_ips``, werkzeug
 Every integration accepts the same *spec* (``guard=`` or its config key):
 
 - ``None`` / ``False``: off (the default);
-- ``True``: a :class:`~sessionward.throttle.Throttle` on the manager's store
+- ``True``: a :class:`~sessionward.guards.throttle.Throttle` on the manager's store
   with :data:`DEFAULT_OPTIONS` (namespace ``invalid``, 100 attempts);
-- a mapping of :class:`~sessionward.throttle.Throttle` options (``attempts``,
+- a mapping of :class:`~sessionward.guards.throttle.Throttle` options (``attempts``,
   ``initial``, ``cap``, ``multiplier``, ``quiet_period``) over those defaults,
   plus ``block`` (default ``True``): ``False`` only counts and alerts (the
   ``throttled`` event still fires) without ever answering 429;
-- a :class:`~sessionward.throttle.Throttle`: attached to the manager;
+- a :class:`~sessionward.guards.throttle.Throttle`: attached to the manager;
 - a ready guard (anything with ``retry_after(client)``, e.g. the result of
   ``Throttle.guard(manager)``): used as is.
 """
@@ -32,10 +32,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..client import ClientInfo
-from ..errors import ConfigurationError
-from ..manager import SessionManager
-from ..throttle import INVALID_SESSION_NAMESPACE, Throttle, attach_invalid_session_guard
+from ..core.client import ClientInfo
+from ..core.errors import ConfigurationError
+from ..guards.throttle import INVALID_SESSION_NAMESPACE, Throttle, attach_invalid_session_guard
+from ..lifecycle.manager import SessionManager
 
 DEFAULT_OPTIONS: dict[str, Any] = {"attempts": 100, "namespace": INVALID_SESSION_NAMESPACE}
 """Throttle options of ``guard=True`` (lockouts 30 s, doubling, at most 1 h)."""

@@ -1,10 +1,10 @@
-"""Plain ASGI middleware: a sessionward session in ``scope["sessionward.session"]``.
+"""Plain ASGI middleware: a sessionward session in ``scope["sessionward.lifecycle.session"]``.
 
 Per HTTP request: read the cookie with the hardened parser, load the session
 through :class:`~sessionward.AsyncSessionManager` (a fresh lazy one when
 absent or invalid), run the app, and — when the app starts its response —
 save the session and add the cookie and cache headers from
-:mod:`sessionward.cookies`.  A store that is down gives 503 with no
+:mod:`sessionward.integrations.cookies`.  A store that is down gives 503 with no
 ``Set-Cookie``: never a logout, never a new ID.
 
 WebSocket handshakes need a valid session (``require_websocket_session``);
@@ -25,13 +25,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .. import cookies
-from ..amanager import AsyncSessionManager
-from ..client import ClientInfo
-from ..errors import SessionGoneError, StoreError
-from ..manager import SessionManager
-from ..session import Session
-from . import _flood
+from ..core.client import ClientInfo
+from ..core.errors import SessionGoneError, StoreError
+from ..lifecycle.amanager import AsyncSessionManager
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.session import Session
+from . import _flood, cookies
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,8 +38,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MANAGER_KEY = "sessionward.manager"
-SESSION_KEY = "sessionward.session"
+MANAGER_KEY = "sessionward.lifecycle.manager"
+SESSION_KEY = "sessionward.lifecycle.session"
 WS_POLICY_VIOLATION = 1008
 
 
@@ -160,7 +159,7 @@ class SessionMiddleware:
         app: the ASGI application.
         manager: an :class:`AsyncSessionManager` or any sync manager
             (``SessionManager``, ``RemoteSessionManager``), wrapped for you.
-        scope_key: where the session goes (``"sessionward.session"``).
+        scope_key: where the session goes (``"sessionward.lifecycle.session"``).
         require_websocket_session: refuse WebSocket handshakes without a
             valid session (default True).
         guard: opt-in flood guard spec (``True``, Throttle options, a

@@ -18,7 +18,7 @@ become durations) in :func:`settings_from_config`, except
 Throttle options, a ``Throttle`` or a guard; see
 :mod:`sessionward.integrations._flood`) that answers 429 to an address that
 presented too many rejected cookies.  Cookie and cache headers
-come from :mod:`sessionward.cookies`; a store outage answers 503 (never a
+come from :mod:`sessionward.integrations.cookies`; a store outage answers 503 (never a
 logout, never a new cookie).
 """
 
@@ -33,11 +33,10 @@ from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request
 
-from .. import cookies
-from ..errors import StoreError, StoreUnavailableError, ThrottledError
-from ..manager import SessionManager
-from ..session import Session
-from . import _flood
+from ..core.errors import StoreError, StoreUnavailableError, ThrottledError
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.session import Session
+from . import _flood, cookies
 from .wsgi import finish
 
 EXTENSION = "sessionward"
@@ -68,7 +67,7 @@ def manager_from_config(config: Mapping[str, Any]) -> SessionManager:
     Raises:
         ConfigurationError: unknown key, bad value, missing key file, bad URL.
     """
-    from ..config import Settings
+    from ..core.config import Settings
 
     settings = Settings.from_mapping(settings_from_config(config), source="Flask config")
     return SessionManager.from_url(settings.store_url, settings=settings)
@@ -183,7 +182,7 @@ class ThrottledSession(UnavailableSession):
     """Stands in while the address is locked out by the flood guard (→ 429).
 
     The ``before_request`` hook answers 429 before any view runs; any other
-    use raises :class:`~sessionward.errors.ThrottledError`.
+    use raises :class:`~sessionward.core.errors.ThrottledError`.
     """
 
     def __init__(self, *, cookie_sent: bool, retry_after: float) -> None:

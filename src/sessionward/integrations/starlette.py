@@ -23,9 +23,9 @@ from datetime import timedelta
 
 from starlette.requests import HTTPConnection
 
-from ..amanager import AsyncSessionManager
-from ..manager import SessionManager
-from ..session import Session
+from ..lifecycle.amanager import AsyncSessionManager
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.session import Session
 from .asgi import ASGIApp, manager_of, session_of
 from .asgi import SessionMiddleware as _AsgiSessionMiddleware
 

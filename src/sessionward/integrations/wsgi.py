@@ -1,9 +1,9 @@
-"""Plain WSGI middleware: a sessionward session in ``environ["sessionward.session"]``.
+"""Plain WSGI middleware: a sessionward session in ``environ["sessionward.lifecycle.session"]``.
 
 Per request: read the cookie with the hardened parser, load the session (a
 fresh lazy one when absent or invalid), call the app, and when the app calls
 ``start_response`` save the session and add the cookie and cache headers from
-:mod:`sessionward.cookies`.  A store that is down gives 503 with no
+:mod:`sessionward.integrations.cookies`.  A store that is down gives 503 with no
 ``Set-Cookie``: never a logout, never a new ID.
 
 With ``guard=`` (opt-in, see :mod:`sessionward.integrations._flood`) an
@@ -20,15 +20,14 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Protocol
 
-from .. import cookies
-from ..client import ClientInfo
-from ..errors import SessionGoneError, StoreError
-from ..manager import SessionManager
-from ..session import Session
-from . import _flood
+from ..core.client import ClientInfo
+from ..core.errors import SessionGoneError, StoreError
+from ..lifecycle.manager import SessionManager
+from ..lifecycle.session import Session
+from . import _flood, cookies
 
-SESSION_KEY = "sessionward.session"
-MANAGER_KEY = "sessionward.manager"
+SESSION_KEY = "sessionward.lifecycle.session"
+MANAGER_KEY = "sessionward.lifecycle.manager"
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 Environ = dict[str, Any]
@@ -118,7 +117,7 @@ class SessionMiddleware:
         app: the WSGI application.
         manager: a :class:`~sessionward.SessionManager` (or the daemon's
             ``RemoteSessionManager``).
-        environ_key: where the session goes (``"sessionward.session"``).
+        environ_key: where the session goes (``"sessionward.lifecycle.session"``).
         guard: opt-in flood guard spec (``True``, Throttle options, a
             ``Throttle`` or a guard; see :mod:`sessionward.integrations._flood`).
 

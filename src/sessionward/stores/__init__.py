@@ -23,8 +23,8 @@ import importlib
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from .._clock import system_clock
-from ..errors import ConfigurationError
+from ..core.clock import system_clock
+from ..core.errors import ConfigurationError
 from .base import Capability, SessionStore, StoredRecord, StoreStats
 
 __all__ = ["Capability", "SessionStore", "StoreStats", "StoredRecord", "open_store"]

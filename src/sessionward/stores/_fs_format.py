@@ -12,7 +12,7 @@ import dataclasses
 import struct
 import zlib
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from .base import StoredRecord, check_key
 
 _KIND = "filesystem"

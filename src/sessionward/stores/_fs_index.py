@@ -14,7 +14,7 @@ import contextlib
 import math
 import os
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from ._fs_format import _KIND, _RECORDS, _CorruptFileError, _encode, _Entry, _is_key
 from ._fs_io import _MARKER, _RETRIES, _data_path, _shard, _SymlinkRefusedError
 from ._fs_mutex import _NS_TAG, _R_TAG, _Mutexes

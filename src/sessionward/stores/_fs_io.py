@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable, Generator, Iterator
 from typing import ParamSpec, TypeVar
 
-from ..errors import ConfigurationError, SessionExistsError, StoreError
+from ..core.errors import ConfigurationError, SessionExistsError, StoreError
 from ._fs_format import _KIND, _MAX_FILE, _CorruptFileError, _decode, _encode, _Entry
 
 _security_log = logging.getLogger("sessionward.security")

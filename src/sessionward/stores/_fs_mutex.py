@@ -12,7 +12,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from ..errors import StoreError
+from ..core.errors import StoreError
 from ._fs_format import _KIND, _KV, _LOCKS, _RECORDS
 from ._fs_io import _MUTEX, _RETRIES, _data_path, _shard, _StoreDir
 

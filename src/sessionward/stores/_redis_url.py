@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from ..errors import ConfigurationError
+from ..core.errors import ConfigurationError
 from ._redis_errors import _REDIS_ERRORS, _wrap
 
 Client = Any

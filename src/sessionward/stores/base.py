@@ -23,9 +23,9 @@ arguments are absolute POSIX times from that clock.  Stores with native TTL
 a record whose ``expires_at`` has passed (the manager decides); ``kv_get``,
 ``kv_take`` and lock operations must treat expired entries as absent.
 
-Errors: stores raise only :class:`~sessionward.errors.SessionConflictError`
-subclasses, :class:`~sessionward.errors.LockLostError`,
-:class:`~sessionward.errors.StoreError` subclasses (backend exceptions wrapped
+Errors: stores raise only :class:`~sessionward.core.errors.SessionConflictError`
+subclasses, :class:`~sessionward.core.errors.LockLostError`,
+:class:`~sessionward.core.errors.StoreError` subclasses (backend exceptions wrapped
 with ``raise ... from exc``) and ``ValueError`` for a malformed key.
 """
 

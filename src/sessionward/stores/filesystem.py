@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .._clock import system_clock
-from ..errors import (
+from ..core.clock import system_clock
+from ..core.errors import (
     ConfigurationError,
     LockLostError,
     SessionConflictError,

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .._clock import system_clock
-from ..errors import LockLostError, SessionConflictError, SessionExistsError, SessionGoneError
+from ..core.clock import system_clock
+from ..core.errors import LockLostError, SessionConflictError, SessionExistsError, SessionGoneError
 from .base import Capability, StoredRecord, StoreStats, check_key
 
 

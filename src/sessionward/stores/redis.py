@@ -33,8 +33,8 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from .._clock import system_clock
-from ..errors import (
+from ..core.clock import system_clock
+from ..core.errors import (
     ConfigurationError,
     LockLostError,
     SessionConflictError,

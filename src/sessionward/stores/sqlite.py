@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .._clock import system_clock
-from ..errors import (
+from ..core.clock import system_clock
+from ..core.errors import (
     ConfigurationError,
     LockLostError,
     SessionConflictError,

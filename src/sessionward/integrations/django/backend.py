@@ -27,11 +27,11 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.base import SessionBase
 
-from ...client import ClientInfo
-from ...config import Settings
-from ...errors import SessionGoneError, StoreError
-from ...manager import SessionManager
-from ...session import Session
+from ...core.client import ClientInfo
+from ...core.config import Settings
+from ...core.errors import SessionGoneError, StoreError
+from ...lifecycle.manager import SessionManager
+from ...lifecycle.session import Session
 from .._flood import FloodGuard, resolve_guard
 
 AUTH_USER_KEY = "_auth_user_id"

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from ...checks import settings_findings
-from ...errors import ConfigurationError
+from ...admin.checks import settings_findings
+from ...core.errors import ConfigurationError
 from .backend import settings_from_django
 
 ENGINE = "sessionward.integrations.django.backend"

@@ -4,7 +4,7 @@ Django's cookie parser is lenient (last duplicate wins, values unquoted), so
 the guard re-reads the raw ``Cookie`` header with sessionward's hardened
 parser (T-23) and fixes ``request.COOKIES`` before Django sees it.  On the way
 out it owns the session cookie: the exact ``Set-Cookie`` or deletion cookie
-from :mod:`sessionward.cookies`, ``Clear-Site-Data`` on logout, ``Vary:
+from :mod:`sessionward.integrations.cookies`, ``Clear-Site-Data`` on logout, ``Vary:
 Cookie`` + ``Cache-Control: no-store`` (T-11), and 503 when the store is down.
 
 With ``SESSIONWARD_FLOOD_GUARD`` set (opt-in), an address locked out for
@@ -23,10 +23,10 @@ from django.http import (
 )
 from django.utils.cache import patch_vary_headers
 
-from ... import cookies
-from ...client import ClientInfo
-from ...errors import StoreError
-from ...session import Session
+from ...core.client import ClientInfo
+from ...core.errors import StoreError
+from ...lifecycle.session import Session
+from .. import cookies
 from .._flood import blocked_for
 from .backend import SessionStore, current_client, get_guard, get_manager
 

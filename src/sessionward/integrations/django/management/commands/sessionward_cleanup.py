@@ -10,8 +10,9 @@ from django.core.management.base import (
     CommandParser,
 )
 
-from sessionward.errors import StoreError
 from sessionward.integrations.django.backend import get_manager
+
+from .....core.errors import StoreError
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # django ships no types

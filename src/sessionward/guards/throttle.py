@@ -1,0 +1,405 @@
+"""Throttle: escalating lockouts counted in the store, shared by every process.
+
+One :class:`Throttle` counts failures (bad passwords, rejected session
+cookies, failed daemon authentications) per *throttle key* and locks the key
+out once ``attempts`` failures accumulate.  The state lives in the store's kv
+family, so every worker process and host sees the same counts.
+
+Algorithm (defaults in brackets):
+
+* every failure adds 1 to the key's counter; at ``attempts`` [5] the key is
+  locked for ``initial * multiplier ** (level - 1)`` seconds, capped at
+  ``cap`` [30 s × 2^(level-1), at most 3600 s], where ``level`` counts the
+  *consecutive* lockouts; the counter restarts at 0, the level does not;
+* failures while locked are not counted (the caller must :meth:`Throttle.check`
+  before verifying a password; a locked key is simply refused);
+* the level decays back to 0 only after ``quiet_period`` [1 h] without a
+  counted failure and after the last lockout ended;
+* :meth:`Throttle.reset` (a successful login, or the admin ``unlock``)
+  deletes the state.
+
+Store key naming (for ``sessionward unlock`` and the admin CLI)::
+
+    thr:<ns>:<hex>    hex = Key.mac(K_throttle, b"sessionward/throttle", ns, user, bucket)
+
+(``Key.mac`` is HMAC-SHA-256 over length-prefixed parts; a missing user or
+address is the empty string.)
+
+``K_throttle`` is ``Key.derive("throttle")`` of a keyring key; new state is
+written under the active key, lookups try every key of the ring, so a key
+rotation neither unlocks anybody nor loses counts.  ``ns`` is the
+throttle's ``namespace`` (``login``, ``invalid``, ``daemon``...).  The address
+bucket is the IPv4 address or the IPv6 /64.  The value is compact JSON:
+``{"f": failures, "l": level, "u": locked_until, "t": last_failure}``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from ..audit.events import Event, EventHub
+from ..core.client import ClientInfo, ip_prefix
+from ..core.clock import Clock, system_clock
+from ..core.errors import (
+    CodecError,
+    ConfigurationError,
+    InvalidReason,
+    SessionConflictError,
+    ThrottledError,
+)
+from ..core.keys import KeyRing
+from ..stores.base import SessionStore
+
+if TYPE_CHECKING:
+    from ..lifecycle.manager import SessionManager
+
+Duration = timedelta | float
+"""A duration: a ``timedelta`` or plain seconds."""
+
+MAX_LEVEL = 64
+"""Levels stop growing here (the lockout is long capped by then)."""
+CAS_RETRIES = 200
+"""Bound of the compare-and-set retry loop of :meth:`Throttle.hit`."""
+_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
+_jitter = random.SystemRandom()
+
+INVALID_SESSION_NAMESPACE = "invalid"
+"""The throttle namespace that counts rejected session cookies per client (T-16)."""
+
+
+def _seconds(value: Duration) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigurationError(f"throttle {name} must be between {low:g} and {high:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleKey:
+    """What a throttle counts against: the store keys of one (user, address).
+
+    Attributes:
+        keys: the kv keys, one per keyring key, the active key's first.
+        user: the user id it was built from (for events), if any.
+        ip: the client address it was built from (for events), if any.
+    """
+
+    keys: tuple[str, ...]
+    user: str | None = None
+    ip: str | None = None
+
+    def __str__(self) -> str:
+        return self.keys[0]
+
+
+@dataclass(slots=True)
+class _State:
+    failures: int = 0
+    level: int = 0
+    until: float = 0.0
+    last: float = 0.0
+
+    def encode(self) -> bytes:
+        doc = {"f": self.failures, "l": self.level, "u": self.until, "t": self.last}
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> _State:
+        try:
+            doc = json.loads(raw)
+            return cls(int(doc["f"]), int(doc["l"]), float(doc["u"]), float(doc["t"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CodecError("throttle state in the store is malformed") from exc
+
+
+class Throttle:
+    """Escalating lockouts per key, counted atomically in a shared store.
+
+    Args:
+        store: any store; cross-process counting needs a ``CROSS_PROCESS`` one.
+        keyring: keys for the keyed hashes of user ids and addresses.
+        attempts: failures before a lockout (1..100).
+        initial: first lockout (1..3600 s).
+        cap: longest lockout (60..86400 s, at least ``initial``).
+        multiplier: growth per consecutive lockout (1.1..10).
+        quiet_period: failure-free time after which the level decays to 0
+            (60 s..30 days; default 1 h).
+        clock: wall clock (a ``FrozenClock`` in tests).
+        events: hub for ``throttled`` events.
+        namespace: this throttle's name in its store keys (``[a-z0-9_]{1,32}``),
+            so several throttles (``login``, ``invalid``, ``daemon``) share a store.
+
+    Raises:
+        ConfigurationError: a setting out of range.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        keyring: KeyRing,
+        *,
+        attempts: int = 5,
+        initial: Duration = 30.0,
+        cap: Duration = 3600.0,
+        multiplier: float = 2.0,
+        quiet_period: Duration = 3600.0,
+        clock: Clock | None = None,
+        events: EventHub | None = None,
+        namespace: str = "login",
+    ) -> None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise ConfigurationError("throttle attempts must be an integer")
+        self.attempts = attempts
+        self.initial, self.cap = _seconds(initial), _seconds(cap)
+        self.multiplier = float(multiplier)
+        self.quiet_period = _seconds(quiet_period)
+        self._validate(namespace)
+        self.namespace = namespace
+        self.store = store
+        self.keyring = keyring
+        self.clock: Clock = clock or system_clock
+        self.events = events
+
+    def _validate(self, namespace: str) -> None:
+        _in_range("attempts", self.attempts, 1, 100)
+        _in_range("initial", self.initial, 1, 3600)
+        _in_range("cap", self.cap, 60, 86400)
+        _in_range("multiplier", self.multiplier, 1.1, 10)
+        _in_range("quiet_period", self.quiet_period, 60, 30 * 86400)
+        if self.cap < self.initial:
+            raise ConfigurationError("throttle cap must be at least the initial lockout")
+        if not _NAME_RE.fullmatch(namespace):
+            raise ConfigurationError("throttle namespace must be 1-32 characters of [a-z0-9_]")
+
+    # ------------------------------------------------------------------ keys
+
+    def key_for(self, user: str | None = None, ip: str | None = None) -> ThrottleKey:
+        """The throttle key of a user, a client address, or both together.
+
+        Raises:
+            ValueError: neither ``user`` nor ``ip`` given.
+        """
+        if not user and not ip:
+            raise ValueError("a throttle key needs a user, an address or both")
+        bucket = ip_prefix(ip, 32, 64) if ip else ""
+        parts = (b"sessionward/throttle", self.namespace.encode(), (user or "").encode(),
+                 bucket.encode())
+        keys = tuple(
+            f"thr:{self.namespace}:{k.mac(k.derive('throttle'), *parts).hex()}"
+            for k in self.keyring.keys
+        )
+        return ThrottleKey(keys, user or None, ip or None)
+
+    @staticmethod
+    def _keys(key: ThrottleKey | str) -> tuple[str, ...]:
+        return key.keys if isinstance(key, ThrottleKey) else (key,)
+
+    # ------------------------------------------------------------- queries
+
+    def lockout_for(self, level: int) -> float:
+        """Seconds of the ``level``-th consecutive lockout (level >= 1)."""
+        return min(self.cap, self.initial * self.multiplier ** (max(1, level) - 1))
+
+    def check(self, key: ThrottleKey | str) -> float:
+        """Seconds of lockout left for ``key``; 0.0 when it may try.
+
+        Raises:
+            StoreError: backend failure (never 0 for an outage).
+            CodecError: the stored state is malformed.
+        """
+        now = self.clock()
+        left = 0.0
+        for skey in self._keys(key):
+            entry = self.store.kv_get(skey)
+            if entry is not None:
+                left = max(left, _State.decode(entry[0]).until - now)
+        return max(0.0, left)
+
+    def require(self, key: ThrottleKey | str) -> None:
+        """Raise when ``key`` is locked out (call before checking a password).
+
+        Raises:
+            ThrottledError: locked; ``retry_after`` holds the seconds left.
+            StoreError: backend failure.
+        """
+        left = self.check(key)
+        if left > 0:
+            raise ThrottledError(left)
+
+    # ------------------------------------------------------------- updates
+
+    def reset(self, key: ThrottleKey | str) -> bool:
+        """Forget every failure and level of ``key`` (successful login, admin
+        unlock by raw store key).  Returns True if any state existed.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        found = False
+        for skey in self._keys(key):
+            found = self.store.kv_delete(skey) or found
+        return found
+
+    def hit(self, key: ThrottleKey | str) -> float:
+        """Record one failure; return the lockout seconds now in force (0.0 if none).
+
+        Emits ``throttled`` when this failure starts a lockout.
+
+        Raises:
+            SessionConflictError: the state kept changing for ``CAS_RETRIES`` tries.
+            StoreError: backend failure.
+            CodecError: the stored state is malformed.
+        """
+        keys = self._keys(key)
+        for _attempt in range(CAS_RETRIES):
+            outcome = self._try_hit(keys)
+            if outcome is not None:
+                left, started, state = outcome
+                if started:
+                    self._emit_throttled(key, state, left)
+                return left
+            time.sleep(_jitter.uniform(0, 0.002))
+        raise SessionConflictError("throttle state kept changing concurrently; gave up")
+
+    def _try_hit(self, keys: tuple[str, ...]) -> tuple[float, bool, _State] | None:
+        """One compare-and-set attempt; ``None`` when another writer won.
+
+        Race timeline (two processes P and Q failing at once)::
+
+            t0  P and Q read version v (failures = 4)
+            t1  P writes v+1 (failures = 5 -> lockout)   Q's CAS(v) fails
+            t2  Q re-reads v+1 (locked) and returns the lockout left
+        =>  no failure is lost; exactly one writer starts each lockout.
+        """
+        now = self.clock()
+        skey = keys[0]
+        entry = self.store.kv_get(skey)
+        state = _State.decode(entry[0]) if entry is not None else self._legacy(keys[1:])
+        if now < state.until:
+            return state.until - now, False, state  # locked: not counted, nothing written
+        started = self._advance(state, now)
+        expires = max(state.until, now) + self.quiet_period
+        if entry is None:
+            written = self.store.kv_create(skey, state.encode(), expires_at=expires)
+        else:
+            written = self.store.kv_cas(skey, state.encode(), expected_version=entry[1],
+                                        expires_at=expires)
+        if not written:
+            return None
+        return (state.until - now if started else 0.0), started, state
+
+    def _advance(self, state: _State, now: float) -> bool:
+        """Apply one failure to ``state`` (decay first); True if a lockout starts."""
+        if state.last and now - max(state.last, state.until) >= self.quiet_period:
+            state.failures, state.level = 0, 0
+        state.last = now
+        state.failures += 1
+        if state.failures < self.attempts:
+            return False
+        state.failures = 0
+        state.level = min(state.level + 1, MAX_LEVEL)
+        state.until = now + self.lockout_for(state.level)
+        return True
+
+    def _legacy(self, old_keys: tuple[str, ...]) -> _State:
+        """State written under an older keyring key (carried over after a rotation)."""
+        for skey in old_keys:
+            entry = self.store.kv_get(skey)
+            if entry is not None:
+                return _State.decode(entry[0])
+        return _State()
+
+    def _emit_throttled(self, key: ThrottleKey | str, state: _State, left: float) -> None:
+        if self.events is None:
+            return
+        user = key.user if isinstance(key, ThrottleKey) else None
+        ip = key.ip if isinstance(key, ThrottleKey) else None
+        self.events.emit(Event(
+            name="throttled", ts=self.clock(), namespace=self.keyring.namespace, user=user,
+            client=ip, outcome="denied", reason="lockout",
+            fields={"throttle": self.namespace, "level": state.level, "lockout": left,
+                    "until": state.until, "throttle_key": self._keys(key)[0]},
+        ))
+        if self.namespace == INVALID_SESSION_NAMESPACE:
+            # The OWASP cheat sheet (CS-26) name for an ID-guessing spray.
+            self.events.emit(Event(
+                name="id_bruteforce_suspected", ts=self.clock(),
+                namespace=self.keyring.namespace, client=ip, outcome="denied",
+                reason="lockout", fields={"count": self.attempts, "level": state.level},
+            ))
+
+    # --------------------------------------------------------------- guard
+
+    def guard(self, manager: SessionManager) -> InvalidSessionGuard:
+        """Count the manager's rejected cookies per client address (see
+        :func:`attach_invalid_session_guard`)."""
+        return attach_invalid_session_guard(manager, self)
+
+
+class InvalidSessionGuard:
+    """Counts rejected session cookies per client address (T-16).
+
+    Registered as a manager ``invalid_hook``: every cookie the manager
+    rejects (malformed, forged, unknown, expired, zombie...) is one failure
+    for the client's address; other clients are unaffected.  The web layer
+    asks :meth:`is_blocked` and answers 429 with ``Retry-After``.
+
+    Args:
+        throttle: the throttle that counts (e.g. ``attempts=100, namespace="invalid"``).
+    """
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+
+    def __call__(self, client: ClientInfo | None, reason: InvalidReason) -> None:
+        """The manager hook: one failure for the client's address."""
+        if client is not None and client.ip:
+            self.throttle.hit(self.throttle.key_for(ip=client.ip))
+
+    def retry_after(self, client: ClientInfo | None) -> float:
+        """Seconds until ``client``'s address may present cookies again.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        if client is None or not client.ip:
+            return 0.0
+        return self.throttle.check(self.throttle.key_for(ip=client.ip))
+
+    def is_blocked(self, client: ClientInfo | None) -> bool:
+        """True while ``client``'s address is locked out (answer 429).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        return self.retry_after(client) > 0
+
+
+InvalidHook = Callable[[ClientInfo | None, InvalidReason], None]
+
+
+def attach_invalid_session_guard(
+    manager: SessionManager, throttle: Throttle
+) -> InvalidSessionGuard:
+    """Register a guard on ``manager.invalid_hooks`` and return it.
+
+    Example::
+
+        guard = attach_invalid_session_guard(
+            manager, Throttle(store, keyring, attempts=100, namespace=INVALID_SESSION_NAMESPACE))
+        if guard.is_blocked(client):
+            return Response(status=429, headers={"Retry-After": ...})
+    """
+    guard = InvalidSessionGuard(throttle)
+    hook: InvalidHook = guard
+    manager.invalid_hooks.append(hook)
+    return guard

@@ -1,0 +1,1 @@
+"""sessionward.lifecycle."""
