@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sessionward import Settings
+from sessionward.core.net import is_loopback_host as is_loopback
 from sessionward.integrations import cookies
 from sessionward.integrations.cookies import (
     CookiePolicy,
     delete_cookie_header,
     has_session_cookie,
-    is_loopback,
     merge_headers,
     read_session_cookie,
     session_headers,

@@ -8,8 +8,6 @@ primitives live in ``sessionward.hazmat``.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .audit.events import Event as Event
 from .audit.events import EventHub as EventHub
 from .core.client import ClientInfo as ClientInfo
@@ -36,16 +34,12 @@ from .core.errors import StoreTimeoutError as StoreTimeoutError
 from .core.errors import StoreUnavailableError as StoreUnavailableError
 from .core.errors import ThrottledError as ThrottledError
 from .core.keys import KeyRing as KeyRing
+from .core.version import __version__ as __version__
 from .lifecycle.amanager import AsyncSessionManager as AsyncSessionManager
 from .lifecycle.inventory import SessionInfo as SessionInfo
 from .lifecycle.manager import SessionManager as SessionManager
 from .lifecycle.session import Session as Session
 from .stores import open_store as open_store
-
-try:
-    __version__ = version("sessionward")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 __all__ = [
     "AsyncSessionManager", "ClientInfo", "CodecError", "ConfigurationError", "Event",

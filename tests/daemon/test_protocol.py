@@ -22,10 +22,15 @@ from sessionward.core.errors import (
     StoreUnavailableError,
     ThrottledError,
 )
-from sessionward.daemon import protocol
-from sessionward.daemon.config import is_loopback, parse_tcp, require_loopback
-from sessionward.daemon.protocol import FrameDecoder, FrameTooLarge, parse_frame, validate
-from sessionward.remote import error_from_wire, parse_url
+from sessionward.core.net import is_loopback_address as is_loopback
+from sessionward.core.net import require_loopback
+from sessionward.daemon.config import parse_tcp
+from sessionward.protocol import errors as wire_errors
+from sessionward.protocol import framing, schema
+from sessionward.protocol.errors import FrameTooLarge, error_from_wire
+from sessionward.protocol.framing import FrameDecoder, parse_frame
+from sessionward.protocol.schema import validate
+from sessionward.remote import parse_url
 
 # Pickle streams written out as bytes (the repository never imports pickle):
 # pickle.dumps({"a": 1}), pickle.dumps([1], protocol=0), pickle.dumps({"command": "ping"}).
@@ -34,7 +39,7 @@ PICKLE_LIST_P0 = b"(lp0\nI1\na."
 PICKLE_PING = (b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x07command\x94"
                b"\x8c\x04ping\x94s.")
 
-ALL_COMMANDS = sorted(protocol.APP_COMMANDS | protocol.ADMIN_COMMANDS)
+ALL_COMMANDS = sorted(schema.APP_COMMANDS | schema.ADMIN_COMMANDS)
 HOSTILE_NAMES = ["", " ", "__init__", "__class__", "__dict__", "__getattribute__", "PING",
                  " ping", "ping ", "ping\x00", "h_ping", "reload_keys", "revoke_all",
                  "rotate-keys", "_end", "../list", "list\n"]
@@ -60,26 +65,26 @@ class TestFraming:
 
     def test_exactly_max_frame_accepted(self) -> None:
         """A 65 536-byte frame is the largest accepted."""
-        frame = b"x" * protocol.MAX_FRAME
+        frame = b"x" * framing.MAX_FRAME
         assert FrameDecoder().feed(frame + b"\n") == [frame]
 
     def test_over_cap_detected_before_newline(self) -> None:
         """65 537 bytes without a newline are refused at once (no waiting for the end)."""
         dec = FrameDecoder()
-        dec.feed(b"x" * protocol.MAX_FRAME)
+        dec.feed(b"x" * framing.MAX_FRAME)
         with pytest.raises(FrameTooLarge) as info:
             dec.feed(b"x")
         assert info.value.code == "payload_too_large"
 
     def test_over_cap_complete_frame(self) -> None:
         with pytest.raises(FrameTooLarge):
-            FrameDecoder().feed(b"x" * (protocol.MAX_FRAME + 1) + b"\n")
+            FrameDecoder().feed(b"x" * (framing.MAX_FRAME + 1) + b"\n")
 
     def test_connection_buffer_cap(self) -> None:
         """More than 1 MiB in one feed is refused even if made of small frames."""
         dec = FrameDecoder()
         with pytest.raises(FrameTooLarge, match="1 MiB"):
-            dec.feed(b"{}\n" * (protocol.MAX_BUFFER // 3 + 1))
+            dec.feed(b"{}\n" * (framing.MAX_BUFFER // 3 + 1))
 
 
 class TestParse:
@@ -109,7 +114,7 @@ class TestParse:
     def test_depth_32_accepted_33_refused(self) -> None:
         """Nesting of 32 passes; 33 is invalid_argument."""
         ok = b'{"a":' * 31 + b"{}" + b"}" * 31
-        assert protocol.nesting_depth(ok) == 32
+        assert framing.nesting_depth(ok) == 32
         parse_frame(ok)
         deep = b'{"a":' * 32 + b"{}" + b"}" * 32
         with pytest.raises(ProtocolError) as info:
@@ -124,14 +129,14 @@ class TestParse:
 
     def test_brackets_in_strings_do_not_count(self) -> None:
         raw = orjson.dumps({"s": "[" * 100 + "{" * 100, "t": '\\"[[[['})
-        assert protocol.nesting_depth(raw) == 1
+        assert framing.nesting_depth(raw) == 1
         assert parse_frame(raw)["s"].startswith("[")
 
     def test_huge_integer_is_not_an_int(self) -> None:
         """orjson turns a 30-digit integer into a float, which int fields refuse."""
         doc = parse_frame(b'{"limit": 123456789012345678901234567890}')
         with pytest.raises(ProtocolError):
-            validate(doc, protocol.SCHEMAS["list"])
+            validate(doc, schema.SCHEMAS["list"])
 
 
 class TestSchemas:
@@ -139,7 +144,7 @@ class TestSchemas:
         return {"command": "load", "token": "t", **fields}
 
     def check(self, command: str, doc: dict[str, Any], role: str = "app") -> dict[str, Any]:
-        return validate(doc, protocol.schema_for(role, command), extra=protocol.COMMON)
+        return validate(doc, schema.schema_for(role, command), extra=schema.COMMON)
 
     def test_valid(self) -> None:
         args = self.check("load", self.base(cookie="c", mode="read", id=3))
@@ -167,47 +172,47 @@ class TestSchemas:
 
     def test_missing_token_is_invalid(self) -> None:
         with pytest.raises(ProtocolError):
-            validate({"command": "ping"}, {}, extra=protocol.COMMON)
+            validate({"command": "ping"}, {}, extra=schema.COMMON)
 
     @pytest.mark.parametrize("value", [1.5, [], {}, "x" * 129, True, 2**60])
     def test_bad_request_id(self, value: Any) -> None:
         with pytest.raises(ProtocolError):
-            protocol.check_request_id(value)
+            schema.check_request_id(value)
 
     def test_every_command_has_a_schema(self) -> None:
         for command in ALL_COMMANDS:
             for role in ("app", "admin"):
-                if protocol.allowed(role, command):
-                    protocol.schema_for(role, command)
+                if schema.allowed(role, command):
+                    schema.schema_for(role, command)
 
 
 class TestRoles:
     @pytest.mark.parametrize("role", ["app", "admin"])
     def test_only_allowlisted_commands(self, role: str) -> None:
         """Every name outside the role's allowlist is refused, incl. empty and dunder."""
-        allowed = protocol.ROLES[role]
+        allowed = schema.ROLES[role]
         for name in [*ALL_COMMANDS, *HOSTILE_NAMES]:
-            assert protocol.allowed(role, name) == (name in allowed), name
-        assert not protocol.allowed(role, None)
-        assert not protocol.allowed(role, ["ping"])
+            assert schema.allowed(role, name) == (name in allowed), name
+        assert not schema.allowed(role, None)
+        assert not schema.allowed(role, ["ping"])
 
     def test_admin_cannot_do_session_ops_and_app_cannot_administer(self) -> None:
         shared = {"ping", "describe", "unlock"}  # unlock: own lease (app) / break a lock (admin)
-        assert protocol.APP_COMMANDS & protocol.ADMIN_COMMANDS == shared
-        assert not protocol.allowed("nobody", "ping")
+        assert schema.APP_COMMANDS & schema.ADMIN_COMMANDS == shared
+        assert not schema.allowed("nobody", "ping")
 
 
 class TestErrors:
     def test_message_sanitised(self) -> None:
         """Even messages echoing client input pass the sanitiser."""
-        frame = protocol.error_frame(1, "invalid_argument",
+        frame = framing.error_frame(1, "invalid_argument",
                                      "unknown field '/etc/shadow' redis://u:pw@h:1/0")
         text = frame.decode()
         assert "/etc/shadow" not in text and "pw@" not in text
         assert "[path]" in text and "[url]" in text
 
     def test_unknown_type_becomes_internal(self) -> None:
-        doc = orjson.loads(protocol.error_frame(None, "bogus", "x"))
+        doc = orjson.loads(framing.error_frame(None, "bogus", "x"))
         assert doc["error"]["type"] == "internal_error" and "id" not in doc
 
     @pytest.mark.parametrize("exc", [
@@ -218,23 +223,23 @@ class TestErrors:
     ])
     def test_round_trip(self, exc: Exception) -> None:
         """Each library exception crosses the wire and comes back as the same class."""
-        frame = protocol.exception_frame(7, exc)
+        frame = framing.exception_frame(7, exc)
         assert frame is not None
         doc = orjson.loads(frame)
-        assert doc["id"] == 7 and doc["error"]["type"] in protocol.ERROR_TYPES
+        assert doc["id"] == 7 and doc["error"]["type"] in wire_errors.ERROR_TYPES
         back = error_from_wire(doc["error"])
         assert type(back) is type(exc)
         if isinstance(exc, ThrottledError):
             assert isinstance(back, ThrottledError) and back.retry_after == 3.5
 
     def test_conflict_keys_travel(self) -> None:
-        frame = protocol.exception_frame(None, SessionConflictError("c", keys=frozenset("ab")))
+        frame = framing.exception_frame(None, SessionConflictError("c", keys=frozenset("ab")))
         assert frame is not None
         back = error_from_wire(orjson.loads(frame)["error"])
         assert isinstance(back, SessionConflictError) and back.keys == {"a", "b"}
 
     def test_unexpected_exception_has_no_frame(self) -> None:
-        assert protocol.exception_frame(None, KeyError("x")) is None
+        assert framing.exception_frame(None, KeyError("x")) is None
 
 
 class TestLoopback:
@@ -328,7 +333,7 @@ def test_fuzz_numbers_and_depth(number: int, depth: int) -> None:
     try:
         parse_frame(raw if depth else b'{"n":' + str(number).encode() + b"}")
     except ProtocolError as exc:
-        assert exc.code == "invalid_argument" and depth > protocol.MAX_DEPTH
+        assert exc.code == "invalid_argument" and depth > framing.MAX_DEPTH
 
 
 @settings(max_examples=100, deadline=None)

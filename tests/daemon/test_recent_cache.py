@@ -8,6 +8,7 @@ from sessionward import ClientInfo, SessionManager, Settings
 from sessionward.core.clock import FrozenClock
 from sessionward.core.keys import KeyRing
 from sessionward.daemon import handlers
+from sessionward.daemon.context import Connection, Context
 from sessionward.stores.sqlite import SQLiteStore
 
 
@@ -17,8 +18,8 @@ def test_save_with_a_newer_version_uses_that_versions_metadata(tmp_path: Path) -
     clock = FrozenClock()
     manager = SessionManager(SQLiteStore(tmp_path / "s.db", clock=clock),
                              KeyRing.generate("default"), Settings(), clock=clock)
-    ctx = handlers.Context(manager, lambda: None, {}, [])
-    conn = handlers.Connection(peer="uid:0")
+    ctx = Context(manager, lambda: None, {}, [])
+    conn = Connection(peer="uid:0")
     first = {"ip": "203.0.113.7", "user_agent": "Firefox/1"}
     view = handlers.handler_for("app", "create")(ctx, conn, {"data": {"a": 1}, "client": first})
     cookie = view["cookie"]

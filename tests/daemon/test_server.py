@@ -14,7 +14,7 @@ import pytest
 
 from sessionward.core.errors import ConfigurationError
 from sessionward.daemon import fsutil
-from sessionward.daemon.protocol import ADMIN_COMMANDS, APP_COMMANDS
+from sessionward.protocol.schema import ADMIN_COMMANDS, APP_COMMANDS
 
 from svc_daemon import DaemonProcess, RawClient
 

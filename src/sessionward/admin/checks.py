@@ -29,6 +29,7 @@ from ..audit.redact import sanitize
 from ..core.config import Settings
 from ..core.errors import ConfigurationError, SessionError
 from ..core.keys import load_keyring, read_secret_file
+from ..core.net import is_loopback_host
 from ..stores.base import SessionStore
 
 Severity = Literal["error", "warning"]
@@ -162,14 +163,8 @@ def _policy_findings(s: Settings) -> list[Finding]:
 
 
 def _loopback(host: str | None) -> bool:
-    import ipaddress
-
-    if host in (None, "", "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
+    """No host (a Unix socket) or a loopback one."""
+    return not host or is_loopback_host(host)
 
 
 def debug_findings(debug: bool) -> list[Finding]:

@@ -14,7 +14,6 @@ connecting).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 from typing import Any
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..audit.redact import sanitize
 from ..core.errors import ConfigurationError, SessionError
+from ..core.net import is_loopback_address
 
 MAX_FRAME = 16 * 1024 * 1024
 """Largest response line accepted (admin listings can be long)."""
@@ -58,7 +58,7 @@ def parse_daemon_url(url: str) -> tuple[int, Any]:
     if scheme == "sessionward+tcp":
         try:
             host, port = parts.hostname or "", parts.port
-            loopback = ipaddress.ip_address(host).is_loopback
+            loopback = is_loopback_address(host)
         except ValueError:
             loopback, port = False, None
         if not loopback or port is None:

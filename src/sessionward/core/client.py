@@ -10,7 +10,10 @@ Binding is detect-and-log by default (NIST 800-63B-4 §5.3 privacy note).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .errors import InvalidReason
 
 MAX_UA = 256
 
@@ -28,6 +31,11 @@ class ClientInfo:
     ip: str | None = None
     user_agent: str | None = None
     correlation_id: str | None = None
+
+
+InvalidHook = Callable[[ClientInfo | None, InvalidReason], None]
+"""A manager ``invalid_hook``: called with the client and the reason for every
+rejected session cookie (the invalid-session flood guard counts them)."""
 
 
 def ip_prefix(ip: str | None, v4: int = 24, v6: int = 64) -> str:

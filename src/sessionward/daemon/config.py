@@ -9,7 +9,6 @@ overwritten.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from ..core.clock import Clock, system_clock
 from ..core.config import Secret, Settings
 from ..core.errors import ConfigurationError
 from ..core.keys import KeyRing, load_keyring, write_key_file
+from ..core.net import require_loopback
 from . import fsutil
 
 ROLES = ("app", "admin")
@@ -82,39 +82,6 @@ def parse_tcp(value: str) -> tuple[str, int]:
         raise ConfigurationError(f"--tcp must be HOST:PORT, got {value!r}")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     return require_loopback(host), int(port)
-
-
-def require_loopback(host: str) -> str:
-    """The numeric loopback address for ``host``.
-
-    Accepted: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 and the name
-    ``localhost`` (→ 127.0.0.1).  Everything else — 0.0.0.0, ::, other
-    IPv4-mapped addresses, any other host name — is refused.
-
-    Raises:
-        ConfigurationError: not a loopback address.
-    """
-    if host.lower() == "localhost":
-        return "127.0.0.1"
-    if not is_loopback(host):
-        raise ConfigurationError(
-            f"{host!r} is not a loopback address; the daemon only listens on and talks to "
-            "127.0.0.0/8, ::1 or localhost"
-        )
-    return host
-
-
-def is_loopback(host: str) -> bool:
-    """True for a literal loopback address (see :func:`require_loopback`)."""
-    try:
-        addr = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped in ipaddress.IPv4Network("127.0.0.0/8")
-    if isinstance(addr, ipaddress.IPv4Address):
-        return addr in ipaddress.IPv4Network("127.0.0.0/8")
-    return addr == ipaddress.IPv6Address("::1")
 
 
 # ------------------------------------------------------------------ bootstrap

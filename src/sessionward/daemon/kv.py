@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.errors import ThrottledError
 from ..guards.throttle import Throttle, ThrottleKey
 from ..guards.tokens import OneTimeTokens, TokenGrant
-from . import protocol
-
-if TYPE_CHECKING:
-    from .handlers import Connection, Context
+from ..protocol import errors as wire_errors
+from .context import Connection, Context
 
 RESERVED_THROTTLES = frozenset({"daemon"})
 _POLICY = ("attempts", "initial", "cap", "multiplier", "quiet_period")
@@ -66,7 +64,7 @@ def h_tokens(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
 
 def _need(args: dict[str, Any], name: str) -> Any:
     if name not in args:
-        raise protocol.invalid(f"field {name!r} is required for action {args['action']!r}")
+        raise wire_errors.invalid(f"field {name!r} is required for action {args['action']!r}")
     return args[name]
 
 
@@ -82,7 +80,7 @@ def throttle_of(ctx: Context, args: dict[str, Any]) -> Throttle:
     """
     namespace = args.get("namespace", "login")
     if namespace in RESERVED_THROTTLES:
-        raise protocol.invalid(f"the {namespace!r} throttle is reserved for the daemon")
+        raise wire_errors.invalid(f"the {namespace!r} throttle is reserved for the daemon")
     mgr = ctx.manager
     policy = {name: args[name] for name in _POLICY if name in args}
     return Throttle(mgr.store, mgr.keyring, clock=mgr.clock, events=mgr.events,
@@ -100,11 +98,11 @@ def throttle_key(gate: Throttle, args: dict[str, Any]) -> ThrottleKey | str:
     raw = args.get("key")
     if raw is None:
         if not args.get("user") and not args.get("ip"):
-            raise protocol.invalid("a throttle key needs key, user or ip")
+            raise wire_errors.invalid("a throttle key needs key, user or ip")
         return gate.key_for(args.get("user"), args.get("ip"))
     match = _RAW_KEY.fullmatch(raw)
     if match is None or match.group(1) != gate.namespace or "user" in args or "ip" in args:
-        raise protocol.invalid("key must be thr:<this throttle>:<64 hex>, without user/ip")
+        raise wire_errors.invalid("key must be thr:<this throttle>:<64 hex>, without user/ip")
     return str(raw)
 
 

@@ -30,12 +30,15 @@ from typing import Any
 
 from ..audit.redact import sanitize, sanitize_exception
 from ..core.errors import ConfigurationError, ProtocolError
+from ..core.net import is_loopback_address
 from ..lifecycle.manager import SessionManager
-from ..lifecycle.sealer import RecordSealer
+from ..protocol import errors as wire_errors
+from ..protocol import framing, schema
 from ..stores import open_store
-from . import handlers, protocol
+from . import handlers
 from .auth import Authenticator
-from .config import DaemonConfig, is_loopback, load_keys, load_tokens, make_clock
+from .config import DaemonConfig, load_keys, load_tokens, make_clock
+from .context import MAX_LEASES_PER_CONNECTION, Connection, Context
 from .fsutil import PidFile, bind_unix_socket
 
 log = logging.getLogger("sessionward.daemon")
@@ -60,15 +63,15 @@ class Daemon:
         self.auth = auth
         self.internal_errors = 0
         self.limits = {
-            "max_frame": protocol.MAX_FRAME, "max_buffer": protocol.MAX_BUFFER,
-            "max_depth": protocol.MAX_DEPTH, "max_connections": config.max_connections,
+            "max_frame": framing.MAX_FRAME, "max_buffer": framing.MAX_BUFFER,
+            "max_depth": framing.MAX_DEPTH, "max_connections": config.max_connections,
             "idle_timeout": config.idle_timeout,
-            "max_leases_per_connection": handlers.MAX_LEASES_PER_CONNECTION,
+            "max_leases_per_connection": MAX_LEASES_PER_CONNECTION,
         }
-        self.ctx = handlers.Context(manager, self.reload_keys, self.limits, sinks)
+        self.ctx = Context(manager, self.reload_keys, self.limits, sinks)
         self._pool = ThreadPoolExecutor(max_workers=config.max_connections + 4,
                                         thread_name_prefix="sessionward-daemon")
-        self._conns: dict[asyncio.Task[None], handlers.Connection] = {}
+        self._conns: dict[asyncio.Task[None], Connection] = {}
         self._busy: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._servers: list[asyncio.AbstractServer] = []
@@ -83,8 +86,7 @@ class Daemon:
         """
         ring = load_keys(self.config)
         tokens = load_tokens(self.config)
-        self.manager.keyring = ring
-        self.manager.sealer = RecordSealer(ring, self.manager.settings.max_record_bytes)
+        self.manager.replace_keys(ring)
         self.auth.replace_tokens(tokens)
         log.info("keys reloaded: active key %s, %d keys", ring.active.kid, len(ring.keys))
         return {"active_key": ring.active.kid, "keys": len(ring.keys)}
@@ -152,11 +154,11 @@ class Daemon:
 
     async def _refuse(self, writer: asyncio.StreamWriter, kind: str, message: str) -> None:
         with contextlib.suppress(OSError, asyncio.TimeoutError):
-            writer.write(protocol.error_frame(None, kind, message))
+            writer.write(framing.error_frame(None, kind, message))
             await asyncio.wait_for(writer.drain(), 1.0)
         writer.close()
 
-    async def _close(self, conn: handlers.Connection, writer: asyncio.StreamWriter) -> None:
+    async def _close(self, conn: Connection, writer: asyncio.StreamWriter) -> None:
         if conn.leases:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(RuntimeError):  # pool already shut down
@@ -165,7 +167,7 @@ class Daemon:
         with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
-    def _identify(self, writer: asyncio.StreamWriter) -> handlers.Connection | None:
+    def _identify(self, writer: asyncio.StreamWriter) -> Connection | None:
         """The peer's identity; ``None`` when it must be refused (P-D1)."""
         sock = writer.get_extra_info("socket")
         if sock is None:
@@ -173,9 +175,9 @@ class Daemon:
         if sock.family == socket.AF_UNIX:
             return self._unix_peer(sock)
         host = str(writer.get_extra_info("peername")[0])
-        return handlers.Connection(peer=f"ip:{host}") if is_loopback(host) else None
+        return Connection(peer=f"ip:{host}") if is_loopback_address(host) else None
 
-    def _unix_peer(self, sock: socket.socket) -> handlers.Connection | None:
+    def _unix_peer(self, sock: socket.socket) -> Connection | None:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, gid = struct.unpack("3i", creds)
         if self.config.allow_uids and uid not in self.config.allow_uids:
@@ -184,11 +186,11 @@ class Daemon:
         if self.config.allow_gids and gid not in self.config.allow_gids:
             log.warning("refused connection from gid %d (pid %d): not in --allow-gid", gid, pid)
             return None
-        return handlers.Connection(peer=f"uid:{uid}", uid=uid)
+        return Connection(peer=f"uid:{uid}", uid=uid)
 
-    async def _serve_connection(self, conn: handlers.Connection, reader: asyncio.StreamReader,
+    async def _serve_connection(self, conn: Connection, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
-        decoder = protocol.FrameDecoder()
+        decoder = framing.FrameDecoder()
         task = asyncio.current_task()
         while not self._stop.is_set():
             try:
@@ -203,7 +205,7 @@ class Daemon:
                 return
             try:
                 frames = decoder.feed(chunk)
-            except protocol.FrameTooLarge as exc:
+            except wire_errors.FrameTooLarge as exc:
                 await self._refuse(writer, "payload_too_large", str(exc))
                 return
             if task is not None:
@@ -219,23 +221,23 @@ class Daemon:
 
     # -------------------------------------------------------------- requests
 
-    async def respond(self, conn: handlers.Connection, raw: bytes) -> bytes:
+    async def respond(self, conn: Connection, raw: bytes) -> bytes:
         """The response line for one request frame (never raises)."""
         request_id: str | int | None = None
         try:
-            doc = protocol.parse_frame(raw)
-            request_id = protocol.check_request_id(doc.get("id"))
+            doc = framing.parse_frame(raw)
+            request_id = schema.check_request_id(doc.get("id"))
             role, command = self._authorize(conn, doc)
-            args = protocol.validate(doc, protocol.schema_for(role, command),
-                                     extra=protocol.COMMON)
+            args = schema.validate(doc, schema.schema_for(role, command),
+                                     extra=schema.COMMON)
             handler = handlers.handler_for(role, command)
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self._pool, handler, self.ctx, conn, args)
-            return protocol.ok_frame(request_id, result)
+            return framing.ok_frame(request_id, result)
         except Exception as exc:  # noqa: BLE001 - the one top-level mapping to internal_error
             return self._error(request_id, exc)
 
-    def _authorize(self, conn: handlers.Connection, doc: dict[str, Any]) -> tuple[str, str]:
+    def _authorize(self, conn: Connection, doc: dict[str, Any]) -> tuple[str, str]:
         """Lockout, then token → role, then the role's allowlist.
 
         Raises:
@@ -253,20 +255,20 @@ class Daemon:
         self.auth.succeeded(conn.peer)
         conn.role = role
         command = doc.get("command")
-        if not protocol.allowed(role, command):
+        if not schema.allowed(role, command):
             raise ProtocolError("forbidden_command", f"command not allowed for role {role}")
         return role, str(command)
 
     def _error(self, request_id: str | int | None, exc: Exception) -> bytes:
         if isinstance(exc, _Throttled):
-            return protocol.error_frame(request_id, "throttled", exc,
+            return framing.error_frame(request_id, "throttled", exc,
                                         retry_after=round(exc.retry_after, 3))
-        frame = protocol.exception_frame(request_id, exc)
+        frame = framing.exception_frame(request_id, exc)
         if frame is not None:
             return frame
         self.internal_errors += 1
         log.error("internal error #%d: %s", self.internal_errors, sanitize_exception(exc))
-        return protocol.error_frame(request_id, "internal_error",
+        return framing.error_frame(request_id, "internal_error",
                                     "internal error; see the daemon log")
 
 

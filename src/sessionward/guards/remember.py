@@ -32,16 +32,38 @@ import re
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from ..core.client import ClientInfo
+from ..core.clock import Clock
 from ..core.errors import CodecError, SessionConflictError
-from ..core.keys import Key
+from ..core.keys import Key, KeyRing
+from ..stores.base import SessionStore
 from .tokens import kv_hash, open_value, seal_value
 
-if TYPE_CHECKING:
-    from ..lifecycle.manager import SessionManager
-    from ..lifecycle.session import Session
+
+class _RequestSession(Protocol):
+    @property
+    def client(self) -> ClientInfo | None: ...
+
+
+S = TypeVar("S", bound=_RequestSession)
+
+
+class SessionHost(Protocol):
+    """Protocol: what :class:`RememberMe` needs of a session manager (the
+    embedded :class:`~sessionward.SessionManager` is one)."""
+
+    @property
+    def store(self) -> SessionStore: ...
+    @property
+    def keyring(self) -> KeyRing: ...
+    @property
+    def clock(self) -> Clock: ...
+    def emit(self, name: str, **fields: Any) -> None: ...
+    def login(self, session: Any, user: str, *, level: int = ..., fresh: bool = ...
+              ) -> Any: ...
+    def revoke_user(self, user: str) -> int: ...
 
 SELECTOR_BYTES = 16
 VALIDATOR_BYTES = 32
@@ -95,7 +117,7 @@ class RememberMe:
         ValueError: ``ttl`` or ``reuse_grace`` out of range.
     """
 
-    def __init__(self, manager: SessionManager, *, ttl: timedelta | float = timedelta(days=30),
+    def __init__(self, manager: SessionHost, *, ttl: timedelta | float = timedelta(days=30),
                  reuse_grace: timedelta | float = timedelta(seconds=5)) -> None:
         self.manager = manager
         self.ttl = _seconds(ttl)
@@ -242,7 +264,7 @@ class RememberMe:
 
     # ------------------------------------------------------------ recipes
 
-    def resume(self, session: Session, cookie_value: object) -> str | None:
+    def resume(self, session: S, cookie_value: object) -> str | None:
         """Log ``session`` in from a remember-me cookie; returns the new cookie value.
 
         The login gets ``level=0`` and no ``auth_time``, so

@@ -39,13 +39,12 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..audit.events import Event, EventHub
-from ..core.client import ClientInfo, ip_prefix
+from ..core.client import ClientInfo, InvalidHook, ip_prefix
 from ..core.clock import Clock, system_clock
 from ..core.errors import (
     CodecError,
@@ -57,8 +56,13 @@ from ..core.errors import (
 from ..core.keys import KeyRing
 from ..stores.base import SessionStore
 
-if TYPE_CHECKING:
-    from ..lifecycle.manager import SessionManager
+
+class HasInvalidHooks(Protocol):
+    """Protocol: a manager that reports rejected cookies to ``invalid_hooks``
+    (the embedded :class:`~sessionward.SessionManager` does)."""
+
+    @property
+    def invalid_hooks(self) -> list[InvalidHook]: ...
 
 Duration = timedelta | float
 """A duration: a ``timedelta`` or plain seconds."""
@@ -339,7 +343,7 @@ class Throttle:
 
     # --------------------------------------------------------------- guard
 
-    def guard(self, manager: SessionManager) -> InvalidSessionGuard:
+    def guard(self, manager: HasInvalidHooks) -> InvalidSessionGuard:
         """Count the manager's rejected cookies per client address (see
         :func:`attach_invalid_session_guard`)."""
         return attach_invalid_session_guard(manager, self)
@@ -384,11 +388,8 @@ class InvalidSessionGuard:
         return self.retry_after(client) > 0
 
 
-InvalidHook = Callable[[ClientInfo | None, InvalidReason], None]
-
-
 def attach_invalid_session_guard(
-    manager: SessionManager, throttle: Throttle
+    manager: HasInvalidHooks, throttle: Throttle
 ) -> InvalidSessionGuard:
     """Register a guard on ``manager.invalid_hooks`` and return it.
 

@@ -25,7 +25,6 @@ pure functions (no I/O, no framework imports):
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ..core.client import ClientInfo
 from ..core.config import SameSite, Settings
+from ..core.net import is_loopback_host
 
 if TYPE_CHECKING:
     from ..lifecycle.session import Session
@@ -47,7 +47,6 @@ THROTTLED_STATUS = 429
 THROTTLED_BODY = b"Too many requests with invalid session cookies from this address.\n"
 MAX_RETRY_AFTER = 86400
 _SAME_SITE_TOKENS: dict[SameSite, str] = {"lax": "Lax", "strict": "Strict", "none": "None"}
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 MAX_UA_HEADER = 512
 
 
@@ -295,23 +294,6 @@ def throttled_headers(retry_after: float) -> list[tuple[str, str]]:
 # ------------------------------------------------------------- transport
 
 
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (with or without a port)."""
-    if not host:
-        return False
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def transport_allowed(policy: CookiePolicy, *, scheme: str, host: str | None,
                       client_ip: str | None) -> bool:
     """Whether this request may carry the session at all.
@@ -323,7 +305,7 @@ def transport_allowed(policy: CookiePolicy, *, scheme: str, host: str | None,
     """
     if not policy.dev_http or scheme in ("https", "wss"):
         return True
-    return is_loopback(host) and is_loopback(client_ip)
+    return is_loopback_host(host) and is_loopback_host(client_ip)
 
 
 def client_info(ip: str | None, user_agent: str | None,

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..core import ids
 from ..core.client import describe_device
-from ..core.errors import CodecError
+from ..core.errors import CodecError, SessionLimitError
 from ..core.record import TOMBSTONE
+from .context import Runtime
 from .sealer import Opened
-
-if TYPE_CHECKING:
-    from .manager import SessionManager
-    from .session import Session
+from .session import Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +68,21 @@ def info_of(opened: Opened, now: float, current_key: str | None = None) -> Sessi
     )
 
 
-def _live_of_user(mgr: SessionManager, user: str) -> list[Opened]:
-    now = mgr.clock()
+def live_of_user(rt: Runtime, user: str) -> list[Opened]:
+    """The opened live records of ``user`` (under every key of the ring).
+
+    Records that fail to open fire ``decode_failed`` and are left out.
+    """
+    now = rt.clock()
     found: dict[str, Opened] = {}
-    for key in mgr.keyring.keys:  # sessions issued under older keys too
-        for skey, stored in mgr.store.by_user(ids.user_key(user, key)):
+    for key in rt.keyring.keys:  # sessions issued under older keys too
+        for skey, stored in rt.store.by_user(ids.user_key(user, key)):
             if skey in found:
                 continue
             try:
-                opened = mgr.sealer.open(skey, stored)
+                opened = rt.sealer.open(skey, stored)
             except CodecError as exc:
-                mgr.emit("decode_failed", key=skey, user=user,
+                rt.emit("decode_failed", key=skey, user=user,
                       outcome="denied", reason="undecodable", detail=exc.reason)
                 continue
             if (opened.meta.kind != TOMBSTONE and opened.meta.user == user
@@ -90,51 +91,73 @@ def _live_of_user(mgr: SessionManager, user: str) -> list[Opened]:
     return list(found.values())
 
 
-def sessions_of(mgr: SessionManager, user: str, *, current: Session | None = None
+def sessions_of(rt: Runtime, user: str, *, current: Session | None = None
                 ) -> list[SessionInfo]:
     """Live sessions of ``user``, most recently active first."""
-    now = mgr.clock()
+    now = rt.clock()
     current_key = current.storage_key if current is not None else None
-    infos = [info_of(o, now, current_key) for o in _live_of_user(mgr, user)]
+    infos = [info_of(o, now, current_key) for o in live_of_user(rt, user)]
     return sorted(infos, key=lambda i: i.last_seen, reverse=True)
 
 
-def revoke(mgr: SessionManager, handle: str, *, reason: str) -> bool:
+def revoke(rt: Runtime, handle: str, *, reason: str) -> bool:
     """Delete the session with ``handle``.  Malformed handles are refused
     before any store I/O."""
     if not ids.is_storage_key(handle):
         return False
-    opened = mgr.open_record(handle)
-    deleted = mgr.store.delete(handle)
+    opened = rt.open_record(handle)
+    deleted: bool = rt.store.delete(handle)
     if deleted:
-        mgr.emit("revoked", key=handle, user=opened.meta.user if opened else None,
+        rt.emit("revoked", key=handle, user=opened.meta.user if opened else None,
                  reason=reason)
     return deleted
 
 
-def revoke_user(mgr: SessionManager, user: str, *, keep: Session | str | None) -> int:
+def revoke_user(rt: Runtime, user: str, *, keep: Session | str | None) -> int:
     """End every session of ``user`` except ``keep``."""
     keep_key = keep if isinstance(keep, str) or keep is None else keep.storage_key
     count = 0
-    for opened in _live_of_user(mgr, user):
-        if opened.key != keep_key and mgr.store.delete(opened.key):
+    for opened in live_of_user(rt, user):
+        if opened.key != keep_key and rt.store.delete(opened.key):
             count += 1
-    mgr.emit("revoked", user=user, reason="revoke_user", count=count)
+    rt.emit("revoked", user=user, reason="revoke_user", count=count)
     return count
 
 
-def cleanup(mgr: SessionManager, *, batch: int, max_batches: int | None,
+def cleanup(rt: Runtime, *, batch: int, max_batches: int | None,
             progress: Callable[[int], None] | None) -> int:
     """Purge expired records in batches of ``batch`` until none are left."""
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        removed = mgr.store.purge_expired(mgr.clock(), batch)
+        removed = rt.store.purge_expired(rt.clock(), batch)
         total += removed
         batches += 1
         if progress is not None:
             progress(removed)
         if removed < batch:
             break
-    mgr.emit("cleanup", count=total)
+    rt.emit("cleanup", count=total)
     return total
+
+
+def enforce_session_limit(rt: Runtime, user: str, current: Session) -> None:
+    """Apply ``max_sessions_per_user`` before ``current`` logs in as ``user``.
+
+    Raises:
+        SessionLimitError: the limit is reached and the policy is ``reject``
+            (with ``evict_oldest`` the least recently active sessions go).
+        StoreError: the store failed.
+    """
+    limit = rt.settings.max_sessions_per_user
+    if limit is None:
+        return
+    others = [i for i in sessions_of(rt, user) if i.handle != current.storage_key]
+    if len(others) < limit:
+        return
+    if rt.settings.session_limit_policy == "reject":
+        rt.emit("session_limit", user=user, outcome="denied", reason="reject")
+        raise SessionLimitError(f"user already has {len(others)} sessions (limit {limit})")
+    for info in sorted(others, key=lambda i: i.last_seen)[: len(others) - limit + 1]:
+        rt.store.delete(info.handle)
+        rt.emit("revoked", key=info.handle, user=user, reason="session_limit")

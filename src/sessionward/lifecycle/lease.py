@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from ..core.errors import LockTimeoutError, StoreError
 from ..stores.base import SessionStore
+from .context import Runtime
 
 _jitter = random.SystemRandom()
 
@@ -155,3 +156,22 @@ def acquire(
             )
         time.sleep(min(remaining, _jitter.uniform(delay / 2, delay)))
         delay = min(delay * 2, 0.05)
+
+
+def acquire_session_lease(rt: Runtime, skey: str) -> Lease:
+    """The exclusive-mode lease on session record ``skey``, with the settings'
+    ``lock_ttl`` and ``lock_wait``; a failed renewal fires ``lock_lost``.
+
+    Raises:
+        LockTimeoutError: not acquired within ``lock_wait``.
+        StoreError: backend failure.
+    """
+
+    def lost(lease: Lease) -> None:
+        rt.emit("lock_lost", key=lease.key, outcome="failure", reason="renewal_failed")
+
+    return acquire(
+        rt.store, skey, ttl=rt.settings.lock_ttl.total_seconds(),
+        wait=rt.settings.lock_wait.total_seconds(), fingerprint=rt.fingerprint(skey),
+        on_lost=lost,
+    )

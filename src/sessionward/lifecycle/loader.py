@@ -1,14 +1,21 @@
-"""The load path of :class:`~sessionward.lifecycle.manager.SessionManager` (strict mode lives here).
+"""The load path: strict mode lives here.
 
-``load_id`` turns a verified ID into a :class:`Session` or ``None``: store
-lookup, authenticated opening, tombstone forwarding, idle/absolute expiry,
-revalidation, client binding, periodic rotation and the coalesced touch —
-in that order, each failing closed.
+:func:`load` turns a client-supplied cookie value into a :class:`Session` or
+``None``, in this order, each step failing closed:
+
+1. cookie shape and MAC (no store I/O for a forged value);
+2. store lookup and authenticated opening (``decode_failed`` on tampering);
+3. tombstone forwarding within the grace, theft detection after it;
+4. idle and absolute expiry (from the sealed metadata; the store's touch
+   hint can only shorten the idle window's end, never move the absolute one);
+5. revalidation, client binding, grace closing, periodic rotation;
+6. the coalesced touch (at most once per ``touch_interval``, never a rewrite).
+
+In ``exclusive`` mode the lease is taken before the record is read, and
+re-taken on the successor when the request was forwarded.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from ..core import codec, ids
 from ..core.client import ClientInfo, profile_of
@@ -16,134 +23,170 @@ from ..core.config import OpenMode
 from ..core.errors import CodecError, InvalidReason
 from ..core.keys import Key
 from ..core.record import TOMBSTONE
-from . import lease as _lease
-from . import rotation as _rotation
-from . import writer as _saving
+from . import rotation, writer
+from .context import Runtime
+from .lease import Lease, acquire_session_lease
+from .rotation import MAX_CHAIN
 from .sealer import Opened, store_expiry
-from .session import Session
-
-if TYPE_CHECKING:
-    from .manager import SessionManager
+from .session import Session, SessionOwner
 
 
-def load_exclusive(mgr: SessionManager, session_id: str, key: Key, skey: str,
-                    client: ClientInfo | None) -> Session | None:
-    lease = acquire(mgr, skey)
+def load(rt: Runtime, owner: SessionOwner, cookie_value: object, client: ClientInfo | None,
+         mode: OpenMode) -> tuple[Session | None, Lease | None]:
+    """:meth:`SessionManager.load`: the session and, in ``exclusive`` mode, its lease.
+
+    Raises:
+        StoreError: the store is down (never ``None`` for an outage).
+        LockTimeoutError: ``exclusive`` mode could not get the lease in time.
+    """
+    parsed = ids.parse_cookie_value(cookie_value, rt.keyring)
+    if parsed is None:
+        if cookie_value:
+            rt.invalid(InvalidReason.MALFORMED, client)
+        return None, None
+    session_id, key = parsed
+    skey = ids.storage_key(session_id, key)
+    if mode != "exclusive":
+        return load_id(rt, owner, session_id, key, skey, client, mode,
+                       cookie=str(cookie_value)), None
+    return load_exclusive(rt, owner, session_id, key, skey, client)
+
+
+def load_exclusive(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, skey: str,
+                   client: ClientInfo | None) -> tuple[Session | None, Lease | None]:
+    """Lease first, then load; a forwarded request re-locks the successor and reloads it.
+
+    Raises:
+        LockTimeoutError: the lease was not free within ``lock_wait``.
+        StoreError: the store failed.
+    """
+    lease = acquire_session_lease(rt, skey)
     try:
-        session = load_id(mgr, session_id, key, skey, client, "exclusive")
+        session = load_id(rt, owner, session_id, key, skey, client, "exclusive")
         if session is not None and session.storage_key != skey:
-            # Forwarded to a successor: lock that one instead, then reload it.
+            # Forwarded (or re-issued) to another record: lock that one, then reload it.
             lease.release()
-            lease = acquire(mgr, session.storage_key or "")
-            fresh_id, fresh_key = session._id or "", mgr.keyring.by_id[session.meta.issuer]
-            session = load_id(mgr, fresh_id, fresh_key, session.storage_key or "", client,
-                                    "exclusive", forwarded=True)
+            lease = acquire_session_lease(rt, session.storage_key or "")
+            fresh_id, fresh_key = session._id or "", rt.keyring.by_id[session.meta.issuer]
+            session = load_id(rt, owner, fresh_id, fresh_key, session.storage_key or "",
+                              client, "exclusive", forwarded=True)
     except BaseException:
         lease.release()
         raise
     if session is None:
         lease.release()
-        return None
+        return None, None
     session.lock_token = lease.token
-    mgr._leases[id(session)] = lease
-    return session
+    return session, lease
 
-def acquire(mgr: SessionManager, skey: str) -> _lease.Lease:
-    fingerprint = mgr.keyring.fingerprint(skey)
 
-    def lost(lease: _lease.Lease) -> None:
-        mgr.emit("lock_lost", key=lease.key, outcome="failure", reason="renewal_failed")
-
-    return _lease.acquire(
-        mgr.store, skey, ttl=mgr.settings.lock_ttl.total_seconds(),
-        wait=mgr.settings.lock_wait.total_seconds(), fingerprint=fingerprint, on_lost=lost,
-    )
-
-def load_id(mgr: SessionManager, session_id: str, key: Key, skey: str,
+def load_id(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, skey: str,
             client: ClientInfo | None, mode: OpenMode, *, forwarded: bool = False,
             depth: int = 0, cookie: str | None = None) -> Session | None:
-    """Load by ID; ``cookie`` is the already-verified cookie value, if at hand."""
-    stored = mgr.store.load(skey)
-    if stored is None:
-        mgr.invalid(InvalidReason.UNKNOWN, client)
-        return None
-    try:
-        opened = mgr.sealer.open(skey, stored)
-    except CodecError as exc:
-        mgr.emit("decode_failed", key=skey, client=client,
-                  outcome="denied", reason="undecodable", detail=exc.reason)
-        mgr.invalid(InvalidReason.TAMPERED, client, skey)
-        return None
-    if opened.meta.kind == TOMBSTONE:
-        return _rotation.follow(mgr, session_id, key, opened, client, mode, depth)
-    return activate(mgr, session_id, key, opened, client, mode, forwarded, cookie)
+    """Load by verified ID; ``cookie`` is the already-verified cookie value, if at hand.
 
-def activate(mgr: SessionManager, session_id: str, key: Key, opened: Opened,
-             client: ClientInfo | None, mode: OpenMode, forwarded: bool,
-             cookie: str | None) -> Session | None:
+    Raises:
+        StoreError: the store failed.
+    """
+    for _hop in range(MAX_CHAIN + 2):
+        stored = rt.store.load(skey)
+        if stored is None:
+            rt.invalid(InvalidReason.UNKNOWN, client)
+            return None
+        try:
+            opened = rt.sealer.open(skey, stored)
+        except CodecError as exc:
+            rt.emit("decode_failed", key=skey, client=client, outcome="denied",
+                    reason="undecodable", detail=exc.reason)
+            rt.invalid(InvalidReason.TAMPERED, client, skey)
+            return None
+        if opened.meta.kind != TOMBSTONE:
+            return activate(rt, owner, session_id, key, opened, client, mode,
+                            forwarded=forwarded, cookie=cookie, depth=depth)
+        target = rotation.forward_target(rt, session_id, key, opened, client, depth)
+        if target is None:
+            return None
+        session_id, key, skey = target
+        forwarded, depth, cookie = True, depth + 1, None
+    return None
+
+
+def activate(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, opened: Opened,
+             client: ClientInfo | None, mode: OpenMode, *, forwarded: bool,
+             cookie: str | None, depth: int) -> Session | None:
     """Enforce expiry on an opened live record and build the request's Session."""
-    now = mgr.clock()
+    now = rt.clock()
     meta = opened.meta
     if now >= meta.absolute or now >= opened.last_activity + meta.idle:
         reason = InvalidReason.EXPIRED if now >= meta.absolute else InvalidReason.IDLE
-        mgr.store.delete(opened.key)
-        mgr.emit("expired", key=opened.key, user=meta.user, client=client,
-                  reason=reason.value)
-        mgr.invalid(reason, client, opened.key)
+        rt.store.delete(opened.key)
+        rt.emit("expired", key=opened.key, user=meta.user, client=client, reason=reason.value)
+        rt.invalid(reason, client, opened.key)
         return None
     try:
         data = codec.loads_data(opened.data_json)
     except CodecError as exc:
-        mgr.emit("decode_failed", key=opened.key, client=client, outcome="denied",
-                  reason="undecodable", detail=exc.reason)
+        rt.emit("decode_failed", key=opened.key, client=client, outcome="denied",
+                reason="undecodable", detail=exc.reason)
         return None
-    session = Session(mgr, meta=meta, data=data, data_json=opened.data_json, mode=mode,
+    session = Session(owner, meta=meta, data=data, data_json=opened.data_json, mode=mode,
                       client=client)
-    session._bind(session_id, cookie or ids.cookie_value(session_id, key), opened.key,
-                  opened.stored.version)
-    return after_load(mgr, session, opened, forwarded)
+    session.bind_identity(session_id, cookie or ids.cookie_value(session_id, key), opened.key,
+                          opened.stored.version)
+    if forwarded:
+        session.cookie_changed = True
+    return after_load(rt, owner, session, opened, forwarded, depth)
 
-def after_load(mgr: SessionManager, session: Session, opened: Opened,
-               forwarded: bool) -> Session | None:
+
+def after_load(rt: Runtime, owner: SessionOwner, session: Session, opened: Opened,
+               forwarded: bool, depth: int) -> Session | None:
     """Revalidation, binding, grace closing, periodic rotation, then the touch."""
-    now = mgr.clock()
-    if not revalidated(mgr, session, now) or not check_binding(mgr, session):
+    now = rt.clock()
+    if not revalidated(rt, session, now) or not check_binding(rt, session):
         return None
     if session.meta.predecessor and not forwarded:
-        _rotation.close_grace(mgr, session)
-    interval = mgr.settings.rotation_interval
+        rotation.close_grace(rt, session)
+    interval = rt.settings.rotation_interval
     if (not forwarded and interval is not None and session.mode != "read"
             and now - session.meta.rotated_at >= interval.total_seconds()):
-        return _rotation.rotate_periodic(mgr, session, opened)
+        if rotation.rotate_periodic(rt, session, opened):
+            return session
+        # Lost the rotation race: the old ID now forwards to the winner.
+        issuer = rt.keyring.by_id.get(session.meta.issuer, rt.keyring.active)
+        return load_id(rt, owner, session._id or "", issuer, opened.key, session.client,
+                       session.mode, depth=max(depth, 1))
     if session.meta_dirty and session.mode != "read":
-        _saving.write(mgr, session, session.loaded_json or b"{}")
-    elif now - opened.last_activity >= mgr.settings.effective_touch_interval:
-        mgr.store.touch(opened.key, expires_at=store_expiry(session.meta, now),
-                         touched_at=now)
+        writer.write(rt, session, session.loaded_json or b"{}")
+    elif now - opened.last_activity >= rt.settings.effective_touch_interval:
+        rt.store.touch(opened.key, expires_at=store_expiry(session.meta, now), touched_at=now)
     return session
 
-def revalidated(mgr: SessionManager, session: Session, now: float) -> bool:
-    interval = mgr.settings.revalidate_interval
+
+def revalidated(rt: Runtime, session: Session, now: float) -> bool:
+    """Run the app's revalidation callback when due; False ends the session."""
+    interval = rt.settings.revalidate_interval
     meta = session.meta
-    if mgr.revalidate is None or interval is None or meta.user is None:
+    if rt.revalidate is None or interval is None or meta.user is None:
         return True
     since = meta.revalidated_at or meta.auth_time or meta.created
     if now - since < interval.total_seconds():
         return True
-    if not mgr.revalidate(meta.user):
-        mgr.emit("revalidation_failed", key=session.storage_key, user=meta.user,
-                  outcome="denied", reason="user_invalid")
-        mgr._end(session, "revoked", reason="revalidation_failed")
+    if not rt.revalidate(meta.user):
+        rt.emit("revalidation_failed", key=session.storage_key, user=meta.user,
+                outcome="denied", reason="user_invalid")
+        writer.end(rt, session, "revoked", reason="revalidation_failed")
         return False
     meta.revalidated_at = now
     session.meta_dirty = True
     return True
 
-def check_binding(mgr: SessionManager, session: Session) -> bool:
-    s = mgr.settings
+
+def check_binding(rt: Runtime, session: Session) -> bool:
+    """Record a first client profile, accept a known one, else apply the policy."""
+    s = rt.settings
     profile = profile_of(session.client, s.ip_prefix_v4, s.ip_prefix_v6)
     meta = session.meta
-    if not profile or (s.client_binding == "ignore" and mgr.binding is None):
+    if not profile or (s.client_binding == "ignore" and rt.binding is None):
         return True
     if not meta.profiles:
         meta.profiles = [profile]
@@ -151,4 +194,4 @@ def check_binding(mgr: SessionManager, session: Session) -> bool:
         return True
     if profile in meta.profiles:
         return True
-    return _rotation.profile_changed(mgr, session, profile)
+    return rotation.profile_changed(rt, session, profile)

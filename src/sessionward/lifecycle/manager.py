@@ -15,43 +15,33 @@ Guarantees (each pinned by the contract suite in ``tests/contract``):
   disjoint keys, ``update(key, fn)`` retried atomically, or exclusive leases
   with fencing;
 - **no resurrection**: a save after logout/revoke raises ``SessionGoneError``.
+
+The manager composes the lifecycle: it owns a :class:`~.context.Runtime`
+(store, keys, sealer, settings, clock, events) and hands it to the load path
+(:mod:`.loader`), the save path (:mod:`.writer`, :mod:`.update`), rotation and
+the inventory; none of those import the manager.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from ..audit.events import Event, EventHub
-from ..core import codec, ids
-from ..core.client import ClientInfo, profile_of
+from ..audit.events import EventHub
+from ..core.client import ClientInfo, InvalidHook, profile_of
 from ..core.clock import Clock, system_clock
 from ..core.config import OpenMode, Settings
-from ..core.errors import (
-    CodecError,
-    ConfigurationError,
-    InvalidReason,
-    ReauthenticationRequired,
-    SessionGoneError,
-    SessionLimitError,
-    SessionReadOnlyError,
-)
-from ..core.keys import Key, KeyRing, load_keyring
+from ..core.errors import ConfigurationError, InvalidReason, ReauthenticationRequired
+from ..core.keys import KeyRing, load_keyring
 from ..core.record import SessionMeta
 from ..stores.base import SessionStore
-from . import inventory
-from . import lease as _lease
-from . import loader as _loading
-from . import writer as _saving
+from . import inventory, loader, update, writer
+from .context import BindingCallable, Revalidator, Runtime
+from .lease import Lease
 from .sealer import Opened, RecordSealer
 from .session import Session
-
-_jitter = random.SystemRandom()
-Revalidator = Callable[[str], bool]
-BindingCallable = Callable[[list[dict[str, str]], dict[str, str]], list[dict[str, str]]]
 
 
 class SessionManager:
@@ -84,22 +74,18 @@ class SessionManager:
         revalidate: Revalidator | None = None,
         binding: BindingCallable | None = None,
     ) -> None:
-        self.settings = settings or Settings(namespace=keyring.namespace)
-        if self.settings.namespace != keyring.namespace:
+        settings = settings or Settings(namespace=keyring.namespace)
+        if settings.namespace != keyring.namespace:
             raise ConfigurationError(
-                f"settings namespace {self.settings.namespace!r} differs from the keyring's "
+                f"settings namespace {settings.namespace!r} differs from the keyring's "
                 f"{keyring.namespace!r}; load the keys with the same namespace"
             )
-        self.store = store
-        self.keyring = keyring
-        self.clock: Clock = clock or system_clock
-        self.events = events or EventHub()
-        self.revalidate = revalidate
-        self.binding = binding
-        self.sealer = RecordSealer(keyring, self.settings.max_record_bytes)
-        self.invalid_hooks: list[Callable[[ClientInfo | None, InvalidReason], None]] = []
-        self._invalid_window: dict[str, tuple[float, int]] = {}
-        self._leases: dict[int, _lease.Lease] = {}
+        self.runtime = Runtime(
+            store=store, keyring=keyring, sealer=RecordSealer(keyring, settings.max_record_bytes),
+            settings=settings, clock=clock or system_clock, events=events or EventHub(),
+            revalidate=revalidate, binding=binding,
+        )
+        self._leases: dict[int, Lease] = {}
 
     # -------------------------------------------------------------- builders
 
@@ -135,80 +121,87 @@ class SessionManager:
         real_clock = clock or system_clock
         return cls(open_store(url, clock=real_clock), keyring, base, clock=real_clock)
 
-    # ------------------------------------------------------------ internals
+    # ------------------------------------------------------- collaborators
+
+    @property
+    def store(self) -> SessionStore:
+        """The store the sealed records live in."""
+        return self.runtime.store
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The keys (swap them with :meth:`replace_keys`)."""
+        return self.runtime.keyring
+
+    @property
+    def sealer(self) -> RecordSealer:
+        """Seals and opens records under :attr:`keyring`."""
+        return self.runtime.sealer
+
+    @property
+    def settings(self) -> Settings:
+        """The policy."""
+        return self.runtime.settings
+
+    @property
+    def clock(self) -> Clock:
+        """The wall clock."""
+        return self.runtime.clock
+
+    @property
+    def events(self) -> EventHub:
+        """The event hub (subscribe sinks here)."""
+        return self.runtime.events
+
+    @property
+    def invalid_hooks(self) -> list[InvalidHook]:
+        """Called for every rejected cookie (see ``Throttle.guard``)."""
+        return self.runtime.invalid_hooks
+
+    def replace_keys(self, keyring: KeyRing) -> None:
+        """Swap the keys (key rotation, the daemon's SIGHUP); sessions stay valid
+        as long as the new ring still holds the keys that issued them."""
+        self.runtime.replace_keys(keyring)
 
     def emit(self, name: str, *, key: str | None = None, user: str | None = None,
              client: ClientInfo | None = None, outcome: str = "success", reason: str = "",
              **fields: Any) -> None:
-        """Emit an event (IDs only as fingerprints)."""
-        self.events.emit(Event(
-            name=name, ts=self.clock(), namespace=self.settings.namespace,
-            fingerprint=self.keyring.fingerprint(key) if key else "", user=user,
-            client=client.ip if client else None, outcome=outcome, reason=reason,
-            fields=fields, correlation_id=client.correlation_id if client else None,
-        ))
+        """Emit an event (a storage key appears only as its fingerprint)."""
+        self.runtime.emit(name, key=key, user=user, client=client, outcome=outcome,
+                          reason=reason, **fields)
 
     def invalid(self, reason: InvalidReason, client: ClientInfo | None,
                 key: str | None = None) -> None:
         """Record a rejected cookie: rate-limited event + throttle hooks."""
-        for hook in self.invalid_hooks:
-            hook(client, reason)
-        address = (client.ip if client else None) or "-"
-        now = self.clock()
-        start, count = self._invalid_window.get(address, (now, 0))
-        if now - start >= 60:
-            start, count = now, 0
-        self._invalid_window[address] = (start, count + 1)
-        if len(self._invalid_window) > 10_000:
-            self._invalid_window.clear()
-        if count < self.settings.invalid_event_limit:
-            self.emit("invalid_session", key=key, client=client, outcome="denied",
-                      reason=reason.value)
+        self.runtime.invalid(reason, client, key)
 
-    def _new_meta(self, now: float, client: ClientInfo | None) -> SessionMeta:
+    def open_record(self, key: str) -> Opened | None:
+        """Load and open the record under ``key``; ``None`` if absent or undecodable
+        (a ``decode_failed`` event fires for the latter).
+
+        Raises:
+            StoreError: the store failed.
+        """
+        return self.runtime.open_record(key)
+
+    def fingerprint_of(self, session: Session) -> str:
+        """The short keyed fingerprint of a stored session (for logs)."""
+        return self.runtime.fingerprint(session.storage_key or "")
+
+    # ------------------------------------------------------------- sessions
+
+    def new(self, *, client: ClientInfo | None = None, mode: OpenMode | None = None) -> Session:
+        """A new, empty session; nothing is stored until it holds data (lazy)."""
         s = self.settings
+        now = self.clock()
         profile = profile_of(client, s.ip_prefix_v4, s.ip_prefix_v6)
-        return SessionMeta(
+        meta = SessionMeta(
             created=now, last_seen=now, idle=s.idle_timeout.total_seconds(),
             absolute=now + s.absolute_timeout.total_seconds(), rotated_at=now,
             issuer=self.keyring.active.kid, profiles=[profile] if profile else [],
         )
-
-    def open_record(self, key: str) -> Opened | None:
-        """Load and open the record under ``key``; ``None`` if absent or undecodable
-        (a ``decode_failed`` event fires for the latter)."""
-        stored = self.store.load(key)
-        if stored is None:
-            return None
-        try:
-            return self.sealer.open(key, stored)
-        except CodecError as exc:
-            self.emit("decode_failed", key=key,
-                      outcome="denied", reason="undecodable", detail=exc.reason)
-            return None
-
-    def user_key(self, user: str, key: Key | None = None) -> str:
-        """The per-user index key of ``user`` under ``key`` (default: active)."""
-        return ids.user_key(user, key or self.keyring.active)
-
-    def _bind_new_id(self, session: Session, key: Key | None = None) -> str:
-        key = key or self.keyring.active
-        session_id = ids.new_session_id()
-        skey = ids.storage_key(session_id, key)
-        session._bind(session_id, ids.cookie_value(session_id, key), skey, 0)
-        session.cookie_changed = True
-        session.meta.issuer = key.kid
-        return skey
-
-    # ------------------------------------------------------------------ new
-
-    def new(self, *, client: ClientInfo | None = None, mode: OpenMode | None = None) -> Session:
-        """A new, empty session; nothing is stored until it holds data (lazy)."""
-        meta = self._new_meta(self.clock(), client)
-        return Session(self, meta=meta, data_json=b"{}", mode=mode or self.settings.default_mode,
+        return Session(self, meta=meta, data_json=b"{}", mode=mode or s.default_mode,
                        client=client)
-
-    # ----------------------------------------------------------------- load
 
     def load(self, cookie_value: object, *, client: ClientInfo | None = None,
              mode: OpenMode | None = None) -> Session | None:
@@ -223,21 +216,11 @@ class SessionManager:
             StoreError: the store is down (never ``None`` for an outage).
             LockTimeoutError: ``exclusive`` mode could not get the lease in time.
         """
-        mode = mode or self.settings.default_mode
-        parsed = ids.parse_cookie_value(cookie_value, self.keyring)
-        if parsed is None:
-            if cookie_value:
-                self.invalid(InvalidReason.MALFORMED, client)
-            return None
-        session_id, key = parsed
-        skey = ids.storage_key(session_id, key)
-        if mode != "exclusive":
-            return _loading.load_id(self, session_id, key, skey, client, mode,
-                                    cookie=str(cookie_value))
-        return _loading.load_exclusive(self, session_id, key, skey, client)
-
-
-    # ----------------------------------------------------------------- save
+        session, lease = loader.load(self.runtime, self, cookie_value, client,
+                                     mode or self.settings.default_mode)
+        if session is not None and lease is not None:
+            self._leases[id(session)] = lease
+        return session
 
     def save(self, session: Session) -> None:
         """Persist the session if it changed (a read-only request writes nothing).
@@ -252,18 +235,7 @@ class SessionManager:
             SessionTooLargeError: over ``max_record_bytes``; nothing written.
             TypeError: a value outside the codec's allowlist (names the key).
         """
-        if session.mode == "read":
-            raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
-        if session.ended:
-            raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
-        data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
-        if session.is_new:
-            if session.data_snapshot() or session.meta.user is not None:
-                _saving.create(self, session, data_json)
-            return
-        if data_json == session.loaded_json and not session.meta_dirty:
-            return
-        _saving.write(self, session, data_json)
+        writer.save(self.runtime, session)
 
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         """Atomic read-modify-write of one key, retried on conflict.
@@ -277,9 +249,7 @@ class SessionManager:
             SessionConflictError: still conflicting after many retries.
             SessionReadOnlyError: opened in ``read`` mode.
         """
-        return _saving.update(self, session, key, fn)
-
-    # ------------------------------------------------- open / release (leases)
+        return update.update(self.runtime, session, key, fn, self.save)
 
     @contextmanager
     def open(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -320,11 +290,12 @@ class SessionManager:
 
         Raises:
             SessionLimitError: ``max_sessions_per_user`` reached with policy ``reject``.
+            SessionGoneError: the session ended meanwhile.
             ValueError: empty user id.
         """
         if not isinstance(user, str) or not user:
             raise ValueError("user must be a non-empty string")
-        self._enforce_session_limit(user, session)
+        inventory.enforce_session_limit(self.runtime, user, session)
         if session.meta.user not in (None, user) or not keep_data:
             session.data_snapshot().clear()
         now = self.clock()
@@ -353,6 +324,7 @@ class SessionManager:
 
         Raises:
             ReauthenticationRequired: no user is logged in.
+            SessionGoneError: the session ended meanwhile.
         """
         if session.meta.user is None:
             raise ReauthenticationRequired("log in before elevating the session")
@@ -363,6 +335,10 @@ class SessionManager:
         self.emit("elevated", key=session.storage_key, user=session.user, client=session.client,
                   until=session.meta.elevated_until)
         return session
+
+    def _reissue(self, session: Session, *, reason: str) -> None:
+        self.release(session)  # the lease belongs to the old record
+        writer.reissue(self.runtime, session, reason=reason)
 
     def is_elevated(self, session: Session) -> bool:
         """True inside the step-up window."""
@@ -382,59 +358,27 @@ class SessionManager:
                           outcome="denied", reason="auth_too_old")
             raise
 
-    def _reissue(self, session: Session, *, reason: str) -> None:
-        """Move the session to a fresh ID and delete the old record (no grace)."""
-        if session.ended:
-            raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
-        old_key = session.storage_key
-        self.release(session)
-        now = self.clock()
-        session.meta.rotated_at = now
-        session.meta.predecessor = None
-        if old_key is None:
-            session.meta.created = now
-        _saving.create(self, session, codec.dumps(codec.encode_data(session.data_snapshot())))
-        if old_key is not None:
-            self.store.delete(old_key)
-            self.emit("rotated", key=session.storage_key, user=session.user, reason=reason,
-                      previous=self.keyring.fingerprint(old_key))
-
-    def _enforce_session_limit(self, user: str, current: Session) -> None:
-        limit = self.settings.max_sessions_per_user
-        if limit is None:
-            return
-        others = [i for i in inventory.sessions_of(self, user)
-                  if i.handle != current.storage_key]
-        if len(others) < limit:
-            return
-        if self.settings.session_limit_policy == "reject":
-            self.emit("session_limit", user=user, outcome="denied", reason="reject")
-            raise SessionLimitError(f"user already has {len(others)} sessions (limit {limit})")
-        for info in sorted(others, key=lambda i: i.last_seen)[: len(others) - limit + 1]:
-            self.store.delete(info.handle)
-            self.emit("revoked", key=info.handle, user=user, reason="session_limit")
-
     def logout(self, session: Session) -> None:
         """End the session: delete the record; the cookie must be cleared.
 
         An in-flight save on the same session then fails with
         ``SessionGoneError`` instead of resurrecting it.  Logging out an
         anonymous, never-stored session writes nothing.
+
+        Raises:
+            StoreError: the store failed.
         """
-        self._end(session, "logout")
+        self.release(session)
+        writer.end(self.runtime, session, "logout")
 
     def destroy(self, session: Session) -> None:
-        """Like :meth:`logout`, for sessions without a login."""
-        self._end(session, "destroyed")
+        """Like :meth:`logout`, for sessions without a login.
 
-    def _end(self, session: Session, event: str, *, reason: str = "") -> None:
+        Raises:
+            StoreError: the store failed.
+        """
         self.release(session)
-        if session.storage_key is not None:
-            self.store.delete(session.storage_key)
-            self.emit(event, key=session.storage_key, user=session.user, client=session.client,
-                      reason=reason)
-        session.ended = True
-        session.data_snapshot().clear()
+        writer.end(self.runtime, session, "destroyed")
 
     # ------------------------------------------------------------- inventory
 
@@ -442,18 +386,18 @@ class SessionManager:
                     ) -> list[inventory.SessionInfo]:
         """Metadata of every live session of ``user`` (never IDs), newest first.
         Cost: O(that user's sessions)."""
-        return inventory.sessions_of(self, user, current=current)
+        return inventory.sessions_of(self.runtime, user, current=current)
 
     def revoke(self, handle: str, *, reason: str = "admin") -> bool:
         """End the session with this opaque handle; True if it existed."""
-        return inventory.revoke(self, handle, reason=reason)
+        return inventory.revoke(self.runtime, handle, reason=reason)
 
     def revoke_user(self, user: str, *, keep: Session | str | None = None) -> int:
         """End every session of ``user`` except ``keep`` (a session or handle).
 
         Returns the number ended.  Cost: O(that user's sessions).
         """
-        return inventory.revoke_user(self, user, keep=keep)
+        return inventory.revoke_user(self.runtime, user, keep=keep)
 
     def revoke_device(self, session: Session, handle: str, *,
                       max_auth_age: timedelta = timedelta(minutes=5)) -> bool:
@@ -464,10 +408,10 @@ class SessionManager:
         """
         self.require_recent_auth(session, max_auth_age)
         if session.user is None or not any(
-            i.handle == handle for i in inventory.sessions_of(self, session.user)
+            i.handle == handle for i in inventory.sessions_of(self.runtime, session.user)
         ):
             return False
-        return inventory.revoke(self, handle, reason="user")
+        return inventory.revoke(self.runtime, handle, reason="user")
 
     def cleanup(self, *, batch: int = 500, max_batches: int | None = None,
                 progress: Callable[[int], None] | None = None) -> int:
@@ -477,7 +421,8 @@ class SessionManager:
         short store transaction (measured on SQLite: 500 rows of ~1.2 KB take
         7 ms median, 22 ms worst, so no lock is held anywhere near 50 ms).
         """
-        return inventory.cleanup(self, batch=batch, max_batches=max_batches, progress=progress)
+        return inventory.cleanup(self.runtime, batch=batch, max_batches=max_batches,
+                                 progress=progress)
 
     def close(self) -> None:
         """Release leases and close the store."""

@@ -15,179 +15,193 @@ Race timeline with N parallel requests carrying the old ID (CodeIgniter #154)::
     =>  every request lands on the same single successor.
 
 Creating the successor first means a tombstone never points at a record that
-does not exist yet.  The successor ID is *derived* (HMAC of the old ID and the
-tombstone's nonce), so no ID is ever at rest, not even encrypted.
+does not exist yet.  The successor ID is *derived* (see
+:mod:`~sessionward.lifecycle.forwarding`), so no ID is ever at rest.
 
 After the grace (or, with ``grace_ends_on_successor_use``, once the successor
 was used with its own cookie) the old ID is a zombie: presenting it fires
 ``zombie_accessed`` and, by policy, revokes the whole family.
+
+Nothing here loads a session: where a request must continue on another
+record (it lost the race at t2, or it presented an old ID within the
+grace), these functions say so and the load path
+(:mod:`~sessionward.lifecycle.loader`) does the loading.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..core import ids
 from ..core.client import ClientInfo
-from ..core.config import OpenMode
 from ..core.errors import CodecError, InvalidReason, SessionConflictError, StoreError
 from ..core.keys import Key
 from ..core.record import TOMBSTONE, Forward
-from . import loader as _loading
+from . import writer
+from .context import Runtime
+from .forwarding import in_grace, successor_of
 from .sealer import Opened, store_expiry
 from .session import Session
 
-if TYPE_CHECKING:
-    from .manager import SessionManager
-
 MAX_CHAIN = 8
+"""At most this many forwards are followed (and revoked as one family)."""
 
 
-def rotate_periodic(mgr: SessionManager, session: Session, opened: Opened) -> Session | None:
-    """Rotate ``session`` to a successor, keeping the old ID as a forwarding tombstone."""
-    now = mgr.clock()
+def rotate_periodic(rt: Runtime, session: Session, opened: Opened) -> bool:
+    """Rotate ``session`` to a successor, keeping the old ID as a forwarding tombstone.
+
+    Returns:
+        True when ``session`` now is the successor (its cookie must be sent);
+        False when another request rotated first (t2 above): this request's
+        orphan is deleted and the caller reloads the old ID, which forwards to
+        the winner.
+
+    Raises:
+        SessionTooLargeError, StoreError: sealing or the store failed.
+    """
+    now = rt.clock()
     old_key, old_id = opened.key, session._id or ""
-    issuer = mgr.keyring.by_id.get(session.meta.issuer, mgr.keyring.active)
-    active = mgr.keyring.active
+    issuer = rt.keyring.by_id.get(session.meta.issuer, rt.keyring.active)
+    active = rt.keyring.active
     nonce = os.urandom(32)
     new_id = ids.successor_id(old_id, nonce, issuer)
     new_key = ids.storage_key(new_id, active)
-    grace = mgr.settings.rotation_grace.total_seconds()
+    grace = rt.settings.rotation_grace.total_seconds()
     succ_meta = replace(session.meta, rotated_at=now, issuer=active.kid, last_seen=now,
-                        predecessor=old_key if mgr.settings.grace_ends_on_successor_use else None,
+                        predecessor=old_key if rt.settings.grace_ends_on_successor_use else None,
                         profiles=list(session.meta.profiles))
-    data_json = opened.data_json
-    blob = mgr.sealer.seal(new_key, succ_meta, data_json)
-    stored = mgr.store.create(new_key, blob, expires_at=store_expiry(succ_meta, now),
-                              user_key=opened.stored.user_key)
+    blob = rt.sealer.seal(new_key, succ_meta, opened.data_json)
+    stored = rt.store.create(new_key, blob, expires_at=store_expiry(succ_meta, now),
+                             user_key=opened.stored.user_key)
     tomb = replace(session.meta, kind=TOMBSTONE, last_seen=now, profiles=[],
                    forward=Forward(nonce, new_key, active.kid, now + grace))
     tomb_expiry = min(session.meta.absolute, now + max(session.meta.idle, grace))
     try:
-        mgr.store.replace(old_key, mgr.sealer.seal(old_key, tomb, b"{}"),
-                          expected_version=opened.stored.version, expires_at=tomb_expiry,
-                          user_key=None)
+        rt.store.replace(old_key, rt.sealer.seal(old_key, tomb, b"{}"),
+                         expected_version=opened.stored.version, expires_at=tomb_expiry,
+                         user_key=None)
     except SessionConflictError:
-        # Lost the race (t2 above): drop our orphan and follow the winner.
-        mgr.store.delete(new_key)
-        return _loading.load_id(mgr, old_id, issuer, old_key, session.client, session.mode,
-                            depth=1)
+        rt.store.delete(new_key)  # lost the race (t2 above): drop our orphan
+        return False
     session.meta = succ_meta
-    session._bind(new_id, ids.cookie_value(new_id, active), new_key, stored.version)
+    session.bind_identity(new_id, ids.cookie_value(new_id, active), new_key, stored.version)
     session.cookie_changed = True
-    mgr.emit("rotated", key=new_key, user=session.user, client=session.client,
-             reason="periodic", previous=mgr.keyring.fingerprint(old_key))
-    return session
+    rt.emit("rotated", key=new_key, user=session.user, client=session.client,
+            reason="periodic", previous=rt.fingerprint(old_key))
+    return True
 
 
-def follow(mgr: SessionManager, session_id: str, key: Key, tomb: Opened,
-           client: ClientInfo | None, mode: OpenMode, depth: int) -> Session | None:
-    """Handle a request that presented a rotated-away ID."""
+def forward_target(rt: Runtime, session_id: str, key: Key, tomb: Opened,
+                   client: ClientInfo | None, depth: int) -> tuple[str, Key, str] | None:
+    """Where a request that presented a rotated-away ID continues.
+
+    Returns:
+        ``(successor ID, its key, its storage key)`` within the grace; else
+        ``None`` after treating the request as possible theft:
+        ``zombie_accessed`` fires, the family is revoked when
+        ``zombie_policy`` is ``revoke``, and the cookie counts as invalid.
+
+    Raises:
+        StoreError: the store failed.
+    """
     forward = tomb.meta.forward
-    now = mgr.clock()
-    if (forward is not None and not forward.closed and now < forward.grace_until
-            and depth < MAX_CHAIN):
-        succ_key = mgr.keyring.by_id.get(forward.kid)
-        succ_id = ids.successor_id(session_id, forward.nonce, key)
-        if succ_key is not None and ids.storage_key(succ_id, succ_key) == forward.key:
-            session = _loading.load_id(mgr, succ_id, succ_key, forward.key, client, mode,
-                                   forwarded=True, depth=depth + 1)
-            if session is not None:
-                session.cookie_changed = True
-            return session
+    if forward is not None and in_grace(forward, rt.clock()) and depth < MAX_CHAIN:
+        found = successor_of(rt, session_id, key, forward)
+        if found is not None:
+            return found[0], found[1], forward.key
     reason = "successor_used" if forward is not None and forward.closed else "after_grace"
-    mgr.emit("zombie_accessed", key=tomb.key, user=tomb.meta.user, client=client,
-             outcome="denied", reason=reason)
-    if mgr.settings.zombie_policy == "revoke":
-        revoke_family(mgr, tomb)
-    mgr.invalid(InvalidReason.ZOMBIE, client, tomb.key)
+    rt.emit("zombie_accessed", key=tomb.key, user=tomb.meta.user, client=client,
+            outcome="denied", reason=reason)
+    if rt.settings.zombie_policy == "revoke":
+        revoke_family(rt, tomb)
+    rt.invalid(InvalidReason.ZOMBIE, client, tomb.key)
     return None
 
 
-def revoke_family(mgr: SessionManager, tomb: Opened) -> int:
-    """Delete a tombstone and every successor it (transitively) forwards to."""
+def revoke_family(rt: Runtime, tomb: Opened) -> int:
+    """Delete a tombstone and every successor it (transitively) forwards to.
+
+    Returns:
+        How many records went.
+
+    Raises:
+        StoreError: the store failed.
+    """
     doomed = [tomb.key]
     forward = tomb.meta.forward
     for _ in range(MAX_CHAIN):
         if forward is None:
             break
-        nxt = mgr.open_record(forward.key)
+        nxt = rt.open_record(forward.key)
         if nxt is None:
             break
         doomed.append(nxt.key)
         forward = nxt.meta.forward if nxt.meta.kind == TOMBSTONE else None
     for key in doomed:
-        mgr.store.delete(key)
-    mgr.emit("revoked", key=doomed[-1], user=tomb.meta.user, reason="zombie_family",
-             count=len(doomed))
+        rt.store.delete(key)
+    rt.emit("revoked", key=doomed[-1], user=tomb.meta.user, reason="zombie_family",
+            count=len(doomed))
     return len(doomed)
 
 
-def close_grace(mgr: SessionManager, session: Session) -> None:
-    """The successor was used with its own cookie: stop the old ID forwarding."""
+def close_grace(rt: Runtime, session: Session) -> None:
+    """The successor was used with its own cookie: stop the old ID forwarding.
+
+    A concurrent close or revoke of the tombstone wins quietly (nothing left
+    to do), and so does a tombstone that no longer opens.
+    """
     pred = session.meta.predecessor
     session.meta.predecessor = None
     session.meta_dirty = True
     if pred is None:
         return
-    tomb = mgr.open_record(pred)
+    tomb = rt.open_record(pred)
     if tomb is None or tomb.meta.forward is None or tomb.meta.forward.key != session.storage_key:
         return
     tomb.meta.forward.closed = True
     try:
-        mgr.store.replace(pred, mgr.sealer.seal(pred, tomb.meta, b"{}"),
-                          expected_version=tomb.stored.version,
-                          expires_at=tomb.stored.expires_at, user_key=None)
+        rt.store.replace(pred, rt.sealer.seal(pred, tomb.meta, b"{}"),
+                         expected_version=tomb.stored.version,
+                         expires_at=tomb.stored.expires_at, user_key=None)
     except (SessionConflictError, StoreError, CodecError):
         return  # another request closed or revoked it first; nothing to do
 
 
-def rebind_to_successor(mgr: SessionManager, session: Session, tomb: Opened) -> Opened | None:
-    """During a save conflict: the record was rotated away under us.  Within the
-    grace, move ``session`` onto the successor (new cookie) and return it."""
-    forward = tomb.meta.forward
-    issuer = mgr.keyring.by_id.get(session.meta.issuer)
-    if (forward is None or forward.closed or mgr.clock() >= forward.grace_until
-            or issuer is None or session._id is None):
-        return None
-    succ_key = mgr.keyring.by_id.get(forward.kid)
-    succ_id = ids.successor_id(session._id, forward.nonce, issuer)
-    succ = mgr.open_record(forward.key)
-    if succ is None or succ_key is None or succ.meta.kind == TOMBSTONE:
-        return None
-    session._bind(succ_id, ids.cookie_value(succ_id, succ_key), forward.key, succ.stored.version)
-    session.cookie_changed = True
-    return succ
+def profile_changed(rt: Runtime, session: Session, profile: dict[str, str]) -> bool:
+    """Apply the client-binding policy to a new client profile.
 
+    Returns:
+        False when the session was ended (policy ``deny``, or the app's
+        callable refused); True otherwise (``log``; ``rotate`` also moved the
+        session to a new ID).
 
-def profile_changed(mgr: SessionManager, session: Session, profile: dict[str, str]) -> bool:
-    """Apply the client-binding policy; False means the session was ended."""
+    Raises:
+        StoreError: the store failed.
+    """
     meta = session.meta
-    previous = meta.profiles[-1]
-    mgr.emit("profile_changed", key=session.storage_key, user=meta.user, client=session.client,
-             outcome="success", reason=mgr.settings.client_binding,
-             previous_profile=previous, current_profile=profile)
-    policy = mgr.settings.client_binding
-    if mgr.binding is not None:
+    rt.emit("profile_changed", key=session.storage_key, user=meta.user, client=session.client,
+            outcome="success", reason=rt.settings.client_binding,
+            previous_profile=meta.profiles[-1], current_profile=profile)
+    policy = rt.settings.client_binding
+    if rt.binding is not None:
         try:
-            meta.profiles = list(mgr.binding(list(meta.profiles), profile))[-8:]
+            meta.profiles = list(rt.binding(list(meta.profiles), profile))[-8:]
         except Exception:  # noqa: BLE001 - the app's callable denies by raising anything
             policy = "deny"
         else:
             session.meta_dirty = True
-            return profile in meta.profiles or _deny(mgr, session)
+            return profile in meta.profiles or _deny(rt, session)
     if policy == "deny":
-        return _deny(mgr, session)
+        return _deny(rt, session)
     meta.profiles = [*meta.profiles, profile][-8:]
     session.meta_dirty = True
     if policy == "rotate" and session.mode != "read":
-        mgr._reissue(session, reason="profile_changed")
+        writer.reissue(rt, session, reason="profile_changed")
     return True
 
 
-def _deny(mgr: SessionManager, session: Session) -> bool:
-    mgr._end(session, "revoked", reason="profile_denied")
-    mgr.invalid(InvalidReason.PROFILE, session.client, session.storage_key)
+def _deny(rt: Runtime, session: Session) -> bool:
+    writer.end(rt, session, "revoked", reason="profile_denied")
+    rt.invalid(InvalidReason.PROFILE, session.client, session.storage_key)
     return False

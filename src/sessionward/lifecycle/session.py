@@ -20,17 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, Protocol, overload
 
 from ..core.client import ClientInfo
 from ..core.config import OpenMode
 from ..core.errors import ReauthenticationRequired
 from ..core.record import SessionMeta
 
-if TYPE_CHECKING:
-    from .manager import SessionManager
 
-T = TypeVar("T")
+class SessionOwner(Protocol):
+    """Protocol: what a :class:`Session` needs from the manager that made it
+    (the embedded :class:`~sessionward.SessionManager` or the daemon client)."""
+
+    def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
+        """Atomic read-modify-write of one key (see ``SessionManager.update``)."""
+        ...
+
+    def fingerprint_of(self, session: Session) -> str:
+        """The short keyed fingerprint of a stored session, for logs."""
+        ...
 
 
 class Session(MutableMapping[str, Any]):
@@ -42,7 +50,7 @@ class Session(MutableMapping[str, Any]):
 
     def __init__(
         self,
-        manager: SessionManager,
+        owner: SessionOwner,
         *,
         meta: SessionMeta,
         data: dict[str, Any] | None = None,
@@ -50,7 +58,7 @@ class Session(MutableMapping[str, Any]):
         mode: OpenMode = "optimistic",
         client: ClientInfo | None = None,
     ) -> None:
-        self._manager = manager
+        self._owner = owner
         self.meta = meta
         self._data: dict[str, Any] = data if data is not None else {}
         self._data_json = data_json
@@ -90,9 +98,17 @@ class Session(MutableMapping[str, Any]):
     @property
     def fingerprint(self) -> str:
         """Short keyed fingerprint for logs ("" while new)."""
-        return self._manager.keyring.fingerprint(self.storage_key) if self.storage_key else ""
+        return self._owner.fingerprint_of(self) if self.storage_key else ""
 
-    def _bind(self, session_id: str, cookie: str, storage_key: str, version: int) -> None:
+    def bind_identity(self, session_id: str | None, cookie: str, storage_key: str,
+                      version: int) -> None:
+        """Attach this object to a stored record (the lifecycle and the daemon
+        client call it; applications never do).
+
+        Security: ``session_id`` is the raw ID (``None`` in a daemon client,
+        which never holds one); it stays private and never appears in
+        ``repr``, events or errors.
+        """
         self._id = session_id
         self._cookie = cookie
         self.storage_key = storage_key
@@ -209,7 +225,7 @@ class Session(MutableMapping[str, Any]):
             SessionConflictError: retries exhausted.
         """
         if len(args) == 2 and isinstance(args[0], str) and callable(args[1]) and not kwargs:
-            return self._manager.update(self, args[0], args[1])
+            return self._owner.update(self, args[0], args[1])
         self.accessed = True
         self._data.update(*args, **kwargs)
         return None
@@ -223,6 +239,11 @@ class Session(MutableMapping[str, Any]):
         """The data bytes as loaded (change-detection baseline)."""
         return self._data_json
 
-    def _reset_baseline(self, data_json: bytes) -> None:
+    def mark_stored(self, data_json: bytes, version: int | None = None) -> None:
+        """Record that ``data_json`` (and the metadata) is what the store now
+        holds, at ``version`` if given: the new change-detection baseline
+        (the lifecycle and the daemon client call it; applications never do)."""
         self._data_json = data_json
         self.meta_dirty = False
+        if version is not None:
+            self.version = version

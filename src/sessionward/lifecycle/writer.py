@@ -1,51 +1,99 @@
-"""The write path of :class:`~sessionward.lifecycle.manager.SessionManager`.
+"""The save path: creation, compare-and-set writes, re-issue and ending.
 
-Creation (never overwrites), compare-and-set writes with the three-way
-merge of disjoint keys on conflict, the atomic ``update(key, fn)``, and the
-"never resurrect" rule: a write to a deleted record raises
-:class:`SessionGoneError`.  Race timelines: ``docs/concurrency.md``.
+- :func:`save` is :meth:`SessionManager.save`: nothing for an unchanged
+  session (a read-only request writes nothing), creation for a new one that
+  holds data or a user (lazy creation), else a compare-and-set write.
+- :func:`create` never overwrites: a fresh ID, a sealed record, ``SET NX``
+  semantics in every store.
+- :func:`write` is the compare-and-set with the three-way merge of disjoint
+  keys on conflict (race timelines: ``docs/concurrency.md``).
+- :func:`reissue` moves a session to a fresh ID with no grace (login,
+  step-up, privilege change); :func:`end` deletes it (logout, revoke).
+- Never resurrect: a write to a deleted record raises
+  :class:`~sessionward.core.errors.SessionGoneError`.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from ..core import codec
+from ..core import codec, ids
 from ..core.errors import (
     LockLostError,
     SessionConflictError,
     SessionGoneError,
     SessionReadOnlyError,
 )
-from ..core.merge import pending_changes, three_way
+from ..core.keys import Key
+from ..core.merge import three_way
 from ..core.record import TOMBSTONE
-from . import loader as _loading
-from . import rotation as _rotation
+from .context import Runtime
+from .forwarding import rebind_to_successor
 from .sealer import Opened, store_expiry
 from .session import Session
 
-if TYPE_CHECKING:
-    from .manager import SessionManager
-
 _jitter = random.SystemRandom()
+GONE = ("the session was ended by a concurrent request (logout, revoke or login); "
+        "this request's changes were not saved")
+ENDED = "this session has ended (logout, revoke or login elsewhere)"
 
 
-def create(mgr: SessionManager, session: Session, data_json: bytes) -> None:
-    now = mgr.clock()
+def data_json_of(session: Session) -> bytes:
+    """The session's data as the codec's exact JSON bytes.
+
+    Raises:
+        TypeError: a value outside the codec's allowlist (names the key).
+    """
+    return codec.dumps(codec.encode_data(session.data_snapshot()))
+
+
+def save(rt: Runtime, session: Session) -> None:
+    """:meth:`SessionManager.save` (its docstring is the contract)."""
+    if session.mode == "read":
+        raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
+    if session.ended:
+        raise SessionGoneError(ENDED)
+    data_json = data_json_of(session)
+    if session.is_new:
+        if session.data_snapshot() or session.meta.user is not None:
+            create(rt, session, data_json)
+        return
+    if data_json == session.loaded_json and not session.meta_dirty:
+        return
+    write(rt, session, data_json)
+
+
+def bind_new_id(rt: Runtime, session: Session, key: Key | None = None) -> str:
+    """Give ``session`` a fresh random ID (cookie to be sent); returns its storage key."""
+    key = key or rt.keyring.active
+    session_id = ids.new_session_id()
+    skey = ids.storage_key(session_id, key)
+    session.bind_identity(session_id, ids.cookie_value(session_id, key), skey, 0)
+    session.cookie_changed = True
+    session.meta.issuer = key.kid
+    return skey
+
+
+def create(rt: Runtime, session: Session, data_json: bytes) -> None:
+    """Store ``session`` under a fresh ID (never overwrites).
+
+    Raises:
+        SessionTooLargeError: over ``max_record_bytes``; nothing written.
+        StoreError: the store failed.
+    """
+    now = rt.clock()
     session.meta.last_seen = now
-    skey = mgr._bind_new_id(session)
-    blob = mgr.sealer.seal(skey, session.meta, data_json)
-    user_key = mgr.user_key(session.meta.user) if session.meta.user else None
-    stored = mgr.store.create(skey, blob, expires_at=store_expiry(session.meta, now),
-                               user_key=user_key)
-    session.version = stored.version
-    session._reset_baseline(data_json)
-    mgr.emit("created", key=skey, user=session.meta.user, client=session.client)
+    skey = bind_new_id(rt, session)
+    blob = rt.sealer.seal(skey, session.meta, data_json)
+    user_key = rt.user_key(session.meta.user) if session.meta.user else None
+    stored = rt.store.create(skey, blob, expires_at=store_expiry(session.meta, now),
+                             user_key=user_key)
+    session.mark_stored(data_json, stored.version)
+    rt.emit("created", key=skey, user=session.meta.user, client=session.client)
 
-def write(mgr: SessionManager, session: Session, data_json: bytes) -> None:
+
+def write(rt: Runtime, session: Session, data_json: bytes) -> None:
     """Compare-and-set, merging disjoint changes on conflict.
 
     Retries are bounded by ``conflict_retries`` *and* by ``lock_wait``
@@ -53,63 +101,71 @@ def write(mgr: SessionManager, session: Session, data_json: bytes) -> None:
     tight loop each merge window can be overtaken many times in a row
     (measured: 10+ commits during one window under the GIL), so a small
     fixed count starves; jittered backoff plus a deadline does not.
+
+    Raises:
+        SessionGoneError, SessionConflictError, LockLostError,
+        SessionTooLargeError, StoreError: see :meth:`SessionManager.save`.
     """
     delay = 0.001
-    deadline = time.monotonic() + mgr.settings.lock_wait.total_seconds()
-    for attempt in range(mgr.settings.conflict_retries + 1):
+    deadline = time.monotonic() + rt.settings.lock_wait.total_seconds()
+    for attempt in range(rt.settings.conflict_retries + 1):
         if attempt:
             if time.monotonic() > deadline:
                 break
             time.sleep(_jitter.uniform(0, delay))
             delay = min(delay * 2, 0.02)
-        if try_write(mgr, session, data_json):
+        if try_write(rt, session, data_json):
             return
-        data_json = merge(mgr, session, data_json)
+        data_json = merge(rt, session, data_json)
     raise SessionConflictError("the session kept changing concurrently; retries exhausted")
 
-def try_write(mgr: SessionManager, session: Session, data_json: bytes) -> bool:
-    """One CAS attempt; False on a version conflict (caller merges)."""
-    now = mgr.clock()
+
+def try_write(rt: Runtime, session: Session, data_json: bytes) -> bool:
+    """One CAS attempt; False on a version conflict (the caller merges)."""
+    now = rt.clock()
     session.meta.last_seen = now
     skey = session.storage_key or ""
-    blob = mgr.sealer.seal(skey, session.meta, data_json)
+    blob = rt.sealer.seal(skey, session.meta, data_json)
     try:
-        stored = mgr.store.replace(
+        stored = rt.store.replace(
             skey, blob, expected_version=session.version,
-            expires_at=store_expiry(session.meta, now), user_key=user_key_of(mgr, session),
+            expires_at=store_expiry(session.meta, now), user_key=user_key_of(rt, session),
             fence=session.lock_token,
         )
     except LockLostError:
-        mgr.emit("lock_lost", key=skey, user=session.user, outcome="failure",
-                  reason="fenced")
+        rt.emit("lock_lost", key=skey, user=session.user, outcome="failure", reason="fenced")
         raise
     except SessionGoneError:
         session.ended = True
-        raise SessionGoneError(
-            "the session was ended by a concurrent request (logout, revoke or login); "
-            "this request's changes were not saved"
-        ) from None
+        raise SessionGoneError(GONE) from None
     except SessionConflictError:
         if session.lock_token is not None:
             raise
         return False
-    session.version = stored.version
-    session._reset_baseline(data_json)
+    session.mark_stored(data_json, stored.version)
     return True
 
-def user_key_of(mgr: SessionManager, session: Session) -> str | None:
+
+def user_key_of(rt: Runtime, session: Session) -> str | None:
+    """The per-user index key of the session's user, under the key that issued it."""
     if session.meta.user is None:
         return None
-    issuer = mgr.keyring.by_id.get(session.meta.issuer, mgr.keyring.active)
-    return mgr.user_key(session.meta.user, issuer)
+    issuer = rt.keyring.by_id.get(session.meta.issuer, rt.keyring.active)
+    return rt.user_key(session.meta.user, issuer)
 
-def merge(mgr: SessionManager, session: Session, ours_json: bytes) -> bytes:
-    """Re-load after a conflict and merge this request's changes (disjoint keys)."""
-    theirs = fresh(mgr, session)
+
+def merge(rt: Runtime, session: Session, ours_json: bytes) -> bytes:
+    """Re-load after a conflict and merge this request's changes (disjoint keys).
+
+    Raises:
+        SessionConflictError: both sides changed the same key (``keys`` names them).
+        SessionGoneError: the record was deleted meanwhile.
+    """
+    theirs = fresh(rt, session)
     merged, conflicts = three_way(session.loaded_json or b"{}", ours_json, theirs.data_json)
     if conflicts:
-        mgr.emit("conflict", key=session.storage_key, user=session.user, outcome="failure",
-                  keys=sorted(conflicts))
+        rt.emit("conflict", key=session.storage_key, user=session.user, outcome="failure",
+                keys=sorted(conflicts))
         raise SessionConflictError(
             f"concurrent change to the same session key(s): {', '.join(sorted(conflicts))}",
             keys=frozenset(conflicts),
@@ -121,113 +177,62 @@ def merge(mgr: SessionManager, session: Session, ours_json: bytes) -> bytes:
     data = session.data_snapshot()
     data.clear()
     data.update(codec.decode_data(codec.loads(merged)))
-    mgr.emit("merged", key=session.storage_key, user=session.user)
+    rt.emit("merged", key=session.storage_key, user=session.user)
     return merged
 
-def fresh(mgr: SessionManager, session: Session) -> Opened:
+
+def fresh(rt: Runtime, session: Session) -> Opened:
     """The current record of ``session``, following a rotation forward.
 
     Raises:
         SessionGoneError: deleted, or rotated away with the grace over.
+        StoreError: the store failed.
     """
-    opened = mgr.open_record(session.storage_key or "")
+    opened = rt.open_record(session.storage_key or "")
     if opened is not None and opened.meta.kind == TOMBSTONE:
-        opened = _rotation.rebind_to_successor(mgr, session, opened)
+        opened = rebind_to_successor(rt, session, opened)
     if opened is None:
         session.ended = True
-        raise SessionGoneError(
-            "the session was ended by a concurrent request (logout, revoke or login); "
-            "this request's changes were not saved"
-        )
+        raise SessionGoneError(GONE)
     return opened
 
-# --------------------------------------------------------------- update
 
-def update_without_store(session: Session, key: str, fn: Callable[[Any], Any],
-                         save: Callable[[Session], None]) -> tuple[bool, Any]:
-    """The part of ``update()`` shared by the embedded and remote managers.
+def reissue(rt: Runtime, session: Session, *, reason: str) -> None:
+    """Move the session to a fresh ID and delete the old record (no grace).
 
-    Read mode is refused; a session that is new, or whose exclusive lease this
-    request already holds, is updated in memory and saved (nobody else can
-    interleave).  Returns ``(handled, value)``; when not handled the caller does
-    its atomic read-modify-write against the store.
+    The caller releases any lease first (it belongs to the old key).
 
     Raises:
-        SessionReadOnlyError: opened in ``read`` mode.
+        SessionGoneError: the session has ended.
+        StoreError: the store failed.
     """
-    if session.mode == "read":
-        raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
-    if session.is_new or session.lock_token is not None:
-        value = fn(session.data_snapshot().get(key))
-        session[key] = value
-        save(session)
-        return True, value
-    return False, None
-
-
-def update(mgr: SessionManager, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
-    """:meth:`SessionManager.update` (its docstring is the contract)."""
-    handled, value = update_without_store(session, key, fn, mgr.save)
-    if handled:
-        return value
-    # Why the lease: compare-and-set alone makes update() atomic against other
-    # update() calls and optimistic saves, but not against an exclusive holder,
-    # whose fenced save would then hit a same-key conflict:
-    #   t0  X (exclusive) loads items=[a]     t1  update() appends b: CAS ok
-    #   t2  X saves items=[a, x]: version moved, same key -> SessionConflictError
-    # Taking the lease for each attempt makes update() wait for X instead.
-    delay = 0.001
-    for _attempt in range(200):
-        locked = session.storage_key or ""
-        lease = _loading.acquire(mgr, locked)
-        session.lock_token = lease.token
-        try:
-            value, done = try_update(mgr, session, key, fn, locked=locked)
-        finally:
-            session.lock_token = None
-            lease.release()
-        if done:
-            return value
-        time.sleep(_jitter.uniform(0, delay))
-        delay = min(delay * 2, 0.05)
-    raise SessionConflictError(f"update of {key!r} kept conflicting; gave up after 200 tries")
-
-
-def try_update(mgr: SessionManager, session: Session, key: str,
-               fn: Callable[[Any], Any], *, locked: str) -> tuple[Any, bool]:
-    """One fenced read-modify-write attempt under the lease on ``locked``;
-    ``(value, False)`` on a version conflict or when the session moved to a
-    rotation successor (the caller then locks the successor and retries)."""
     if session.ended:
-        raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
-    current = fresh(mgr, session)
-    if current.key != locked:
-        return None, False
-    pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
-    stored_data = codec.decode_data(codec.loads(current.data_json))
-    value = fn(stored_data.get(key))
-    stored_data[key] = value
-    data_json = codec.dumps(codec.encode_data(stored_data))
-    meta = session.meta if session.meta_dirty else current.meta
-    meta.last_seen = mgr.clock()
-    blob = mgr.sealer.seal(current.key, meta, data_json)
-    try:
-        stored = mgr.store.replace(
-            current.key, blob, expected_version=current.stored.version,
-            expires_at=store_expiry(meta, meta.last_seen), user_key=current.stored.user_key,
-            fence=session.lock_token,
-        )
-    except SessionGoneError:
-        session.ended = True
-        raise
-    except SessionConflictError:
-        return None, False
-    session.meta, session.version = meta, stored.version
-    session._reset_baseline(data_json)
-    local = dict(stored_data)
-    local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
-    for gone in deleted - {key}:
-        local.pop(gone, None)
+        raise SessionGoneError(ENDED)
+    old_key = session.storage_key
+    now = rt.clock()
+    session.meta.rotated_at = now
+    session.meta.predecessor = None
+    if old_key is None:
+        session.meta.created = now
+    create(rt, session, data_json_of(session))
+    if old_key is not None:
+        rt.store.delete(old_key)
+        rt.emit("rotated", key=session.storage_key, user=session.user, reason=reason,
+                previous=rt.fingerprint(old_key))
+
+
+def end(rt: Runtime, session: Session, event: str, *, reason: str = "") -> None:
+    """Delete the session's record (if stored), emit ``event`` and mark it ended.
+
+    The caller releases any lease first.  An in-flight save of the same
+    session then fails with :class:`SessionGoneError` instead of resurrecting it.
+
+    Raises:
+        StoreError: the store failed.
+    """
+    if session.storage_key is not None:
+        rt.store.delete(session.storage_key)
+        rt.emit(event, key=session.storage_key, user=session.user, client=session.client,
+                reason=reason)
+    session.ended = True
     session.data_snapshot().clear()
-    session.data_snapshot().update(local)
-    return value, True

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from .aio import AsyncRemoteSessionManager as AsyncRemoteSessionManager
 from .manager import RemoteSessionManager as RemoteSessionManager
-from .pool import MAX_RESPONSE as MAX_RESPONSE
 from .pool import POOL_IDLE_SECONDS as POOL_IDLE_SECONDS
-from .pool import error_from_wire as error_from_wire
 from .pool import parse_url as parse_url
 from .views import RemoteSession as RemoteSession
 
 __all__ = [
-    "MAX_RESPONSE", "POOL_IDLE_SECONDS", "AsyncRemoteSessionManager", "RemoteSession",
-    "RemoteSessionManager", "error_from_wire", "parse_url",
+    "POOL_IDLE_SECONDS", "AsyncRemoteSessionManager", "RemoteSession",
+    "RemoteSessionManager", "parse_url",
 ]

@@ -50,7 +50,7 @@ from ..core.keys import read_secret_file
 from ..core.merge import pending_changes
 from ..core.record import SessionMeta
 from ..lifecycle.session import Session
-from ..lifecycle.writer import update_without_store
+from ..lifecycle.update import update_without_store
 from .inventory import RemoteInventory
 from .pool import (
     Broken,
@@ -140,11 +140,15 @@ class RemoteSessionManager(RemoteInventory):
         """The daemon's commands, version and limits for this token's role."""
         return cast(dict[str, Any], self._call("describe"))
 
+    def fingerprint_of(self, session: Session) -> str:
+        """The fingerprint the daemon computed for ``session`` ("" if none)."""
+        return session.fingerprint if isinstance(session, RemoteSession) else ""
+
     # ------------------------------------------------------------ sessions
 
     def _session(self, view: dict[str, Any], client: ClientInfo | None,
                  mode: OpenMode) -> RemoteSession:
-        session = RemoteSession(cast(Any, self), meta=meta_from(view), mode=mode,
+        session = RemoteSession(self, meta=meta_from(view), mode=mode,
                                 client=client)
         self._apply(session, view)
         return session
@@ -155,9 +159,8 @@ class RemoteSessionManager(RemoteInventory):
         data = session.data_snapshot()
         data.clear()
         data.update(codec.decode_data(view["data"]))
-        session._bind("", view["cookie"], view["handle"], view["version"])
-        session._id = None
-        session._reset_baseline(codec.dumps(view.get("base", view["data"])))
+        session.bind_identity(None, view["cookie"], view["handle"], view["version"])
+        session.mark_stored(codec.dumps(view.get("base", view["data"])))
         session.cookie_changed = session.cookie_changed or bool(view["cookie_changed"])
         session.ended = bool(view["ended"])
         if isinstance(session, RemoteSession):
@@ -189,7 +192,7 @@ class RemoteSessionManager(RemoteInventory):
         s = self.settings
         meta = SessionMeta(created=now, last_seen=now, idle=s.idle_timeout.total_seconds(),
                            absolute=now + s.absolute_timeout.total_seconds(), rotated_at=now)
-        return RemoteSession(cast(Any, self), meta=meta, data_json=b"{}",
+        return RemoteSession(self, meta=meta, data_json=b"{}",
                              mode=mode or s.default_mode, client=client)
 
     def load(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -223,7 +226,7 @@ class RemoteSessionManager(RemoteInventory):
         if reply["session"] is None:
             self._pool.put(conn)
             return None
-        session = RemoteSession(cast(Any, self), meta=meta_from(reply["session"]),
+        session = RemoteSession(self, meta=meta_from(reply["session"]),
                                 mode="exclusive", client=client)
         self._pinned[id(session)] = conn
         self._apply(session, reply["session"])

@@ -1,6 +1,6 @@
 """The daemon client's transport: one NDJSON connection, a bounded LIFO pool,
 daemon URLs, and the wire-error → library-exception mapping (the inverse of
-:data:`sessionward.daemon.protocol.ERROR_TABLE`).
+the error table of :mod:`sessionward.protocol.errors`).
 
 A daemon that cannot be reached raises
 :class:`~sessionward.core.errors.StoreUnavailableError` (answer 503, never log
@@ -13,74 +13,22 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
 
 from ..core.errors import (
-    CodecError,
     ConfigurationError,
-    LockLostError,
-    LockTimeoutError,
-    ProtocolError,
-    ReauthenticationRequired,
-    SessionConflictError,
-    SessionError,
-    SessionExistsError,
-    SessionGoneError,
-    SessionLimitError,
-    SessionReadOnlyError,
     SessionTooLargeError,
-    StoreError,
-    StoreTimeoutError,
     StoreUnavailableError,
-    ThrottledError,
 )
-from ..daemon.protocol import MAX_FRAME
+from ..core.net import require_loopback
+from ..protocol.errors import error_from_wire
+from ..protocol.framing import MAX_FRAME, MAX_RESPONSE
 
-MAX_RESPONSE = 16 << 20
 POOL_IDLE_SECONDS = 20.0
 """Pooled connections idle longer than this are dropped (daemon closes at 30 s)."""
-
-
-# ------------------------------------------------------------------ errors
-
-
-def _too_large(message: str) -> SessionTooLargeError:
-    exc = SessionTooLargeError(0, 0)
-    exc.args = (message,)
-    return exc
-
-
-_BY_REASON: dict[str, Callable[[str], SessionError | TypeError | ValueError]] = {
-    "exists": SessionExistsError, "session_limit": SessionLimitError,
-    "reauth_required": ReauthenticationRequired, "read_only": SessionReadOnlyError,
-    "too_large": _too_large, "configuration": ConfigurationError, "codec": CodecError,
-    "type": TypeError, "value": ValueError, "store_unavailable": StoreUnavailableError,
-    "store_timeout": StoreTimeoutError, "store": StoreError,
-}
-
-
-def error_from_wire(error: dict[str, Any]) -> Exception:
-    """The library exception for a wire error (inverse of the daemon's table)."""
-    kind = str(error.get("type", "internal_error"))
-    message = str(error.get("message", ""))
-    reason = str(error.get("reason", ""))
-    if reason in _BY_REASON:
-        return _BY_REASON[reason](message)
-    if kind == "session_not_found":
-        return SessionGoneError(message)
-    if kind == "conflict":
-        return SessionConflictError(message, keys=frozenset(error.get("keys") or ()))
-    if kind == "lock_timeout":
-        return LockTimeoutError(message)
-    if kind == "lock_lost":
-        return LockLostError(message)
-    if kind == "throttled":
-        return ThrottledError(float(error.get("retry_after") or 0.0), message)
-    return ProtocolError(kind, message)
 
 
 # -------------------------------------------------------------- transport
@@ -194,8 +142,6 @@ def parse_url(url: str) -> str | tuple[str, int]:
     Raises:
         ConfigurationError: another scheme, or a non-loopback host.
     """
-    from ..daemon.config import require_loopback
-
     parts = urlsplit(url)
     if parts.scheme == "sessionward" and parts.path:
         return unquote(parts.path)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import queue
 import random
 import re
@@ -49,6 +48,7 @@ from typing import Any, Protocol
 import orjson
 
 from ...core.errors import ConfigurationError
+from ...core.net import is_loopback_host
 from ..events import EVENT_LEVELS, Event, Level
 from ..redact import sanitize, sanitize_exception
 from . import ClosingSink, security_log
@@ -164,21 +164,12 @@ def _check_url(url: str, unsafe_plain_http: bool) -> str:
         raise ConfigurationError(
             "webhook url must not carry credentials: the receiver authenticates the signature"
         )
-    if parts.scheme == "http" and not (_is_loopback(parts.hostname) or unsafe_plain_http):
+    if parts.scheme == "http" and not (is_loopback_host(parts.hostname) or unsafe_plain_http):
         raise ConfigurationError(
             "webhook url uses plain http to a non-loopback host: use https "
             "(or unsafe_plain_http=True on a network you trust)"
         )
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_secret(secret: str | bytes | None, unsafe_unsigned: bool) -> bytes | None:
