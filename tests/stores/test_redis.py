@@ -630,18 +630,23 @@ def test_rediss_refuses_unverified_or_anonymous(
             store.load(K1)
 
 
-class _PruneBeforeWrite(RedisStore):
-    """Runs a concurrent ``by_user`` (which prunes) right before each record write."""
+class _PruneBeforeWrite:
+    """Wraps a store's script runner: a concurrent ``by_user`` (which prunes)
+    runs right before each record write."""
 
-    prune_user = ""
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.prune_user = ""
+        self._run = store._conn.run
+        store._conn.run = self.run  # type: ignore[method-assign]
 
-    def _run(self, script: str, keys: list[str], args: Any) -> Any:
+    def run(self, script: str, keys: list[str], args: Any) -> Any:
         # "replace" with indexed=1 is the write after the pre-add.
         writing = script == "create" or (script == "replace" and args[-1] == "1")
         if writing and self.prune_user:
             user, self.prune_user = self.prune_user, ""
-            self.by_user(user)
-        return super()._run(script, keys, args)
+            self.store.by_user(user)
+        return self._run(script, keys, args)
 
 
 @pytest.mark.parametrize("operation", ["create", "replace"])
@@ -651,16 +656,17 @@ def test_index_survives_prune_between_index_and_write(
     # The index entry is added before the write; a by_user in that window sees
     # no matching record and prunes it.  The add after the write must repair it.
     plain = make_redis_store(backend.url, clock)
-    store = _PruneBeforeWrite(plain._client, clock=clock, prefix=plain.prefix)
+    store = RedisStore(plain._client, clock=clock, prefix=plain.prefix)
+    spy = _PruneBeforeWrite(store)
     try:
         if operation == "replace":
             store.create(K1, b"anon", expires_at=clock() + 60, user_key=None)
-        store.prune_user = USER
+        spy.prune_user = USER
         if operation == "create":
             store.create(K1, b"a", expires_at=clock() + 60, user_key=USER)
         else:
             store.replace(K1, b"a", expected_version=1, expires_at=clock() + 60, user_key=USER)
-        assert store.prune_user == ""  # the interleaving really happened
+        assert spy.prune_user == ""  # the interleaving really happened
         assert [k for k, _ in store.by_user(USER)] == [K1]
     finally:
         plain.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from redis.exceptions import RedisClusterException
 
-from ..core.errors import StoreError, StoreTimeoutError, StoreUnavailableError
+from ...core.errors import StoreError, StoreTimeoutError, StoreUnavailableError
 
 _REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 """Everything redis-py raises (its cluster exception is not a ``RedisError``)."""

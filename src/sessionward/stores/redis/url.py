@@ -16,8 +16,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from ..core.errors import ConfigurationError
-from ._redis_errors import _REDIS_ERRORS, _wrap
+from ...core.errors import ConfigurationError
+from .errors import _REDIS_ERRORS, _wrap
 
 Client = Any
 """``redis.Redis`` or ``redis.cluster.RedisCluster`` (their stubs share no base type)."""

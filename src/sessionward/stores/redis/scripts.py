@@ -1,7 +1,7 @@
 """The Lua scripts of the Redis store, as data, each under its KEYS/ARGV contract.
 
 Every script touches only keys that share one ``{K}`` hash tag, so it runs on
-one Cluster node (the layout is in :mod:`sessionward.stores.redis`).  A
+one Cluster node (the layout is in :mod:`sessionward.stores.redis.conn`).  A
 script's contract comment changes together with the script and with the
 ``RedisStore`` method that calls it (by its name in ``_SCRIPTS``).
 """

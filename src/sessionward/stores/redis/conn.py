@@ -1,0 +1,133 @@
+"""The plumbing every part of the Redis store shares: the client, the key
+layout, the registered scripts, error mapping and record parsing.
+
+Layout (``P`` is the prefix, ``K`` a storage/kv/lock key, ``U`` a user key)::
+
+    P:{K}:rec    hash  b=blob v=version e=expires_at t=touched_at u=user_key|""
+    P:{K}:lock   hash  t=token e=expires_at
+    P:{K}:kv     hash  v=value n=version e=expires_at
+    P:{U}:user   set   of K (the per-user index)
+
+The ``{K}`` hash tag puts a record and its lock in one slot, so every script
+(including the fenced compare-and-set) runs on one Cluster node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from ...core.errors import ConfigurationError
+from ..base import StoredRecord
+from .errors import _REDIS_ERRORS, _wrap
+from .scripts import _SCRIPTS
+from .url import Client
+
+_PREFIX_RE = re.compile(r"[a-z0-9_-]{1,32}")
+RECORD_FIELDS = ["b", "v", "e", "t", "u"]
+"""The fields of a record hash, in the order :func:`record` reads them."""
+
+
+def text(raw: bytes | str) -> str:
+    """An ASCII reply as ``str``."""
+    return raw.decode("ascii") if isinstance(raw, bytes) else raw
+
+
+def record(fields: Sequence[bytes | None]) -> StoredRecord | None:
+    """A record from ``HMGET b v e t u``; None when the hash is gone."""
+    blob, version, expires, touched, user = fields
+    if blob is None or version is None or expires is None or touched is None:
+        return None
+    return StoredRecord(
+        blob, int(version), float(expires), float(touched), text(user) if user else None
+    )
+
+
+def check_prefix(prefix: str) -> None:
+    """Refuse a prefix that could break the key layout or the SCAN pattern.
+
+    Raises:
+        ConfigurationError: not ``[a-z0-9_-]{1,32}``.
+    """
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ConfigurationError("redis store prefix must match [a-z0-9_-]{1,32}")
+
+
+class RedisConn:
+    """One Redis (or Cluster) client with the store's key layout and scripts.
+
+    Raises:
+        ConfigurationError: invalid prefix.
+    """
+
+    def __init__(self, client: Client, clock: Callable[[], float], prefix: str) -> None:
+        check_prefix(prefix)
+        self.client = client
+        self.clock = clock
+        self.prefix = prefix
+        self.kind = "redis-cluster" if isinstance(client, RedisCluster) else "redis"
+        self.scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn every redis-py failure into a StoreError (never None for an outage)."""
+        try:
+            yield
+        except _REDIS_ERRORS as exc:
+            raise _wrap(exc, self.kind) from exc
+
+    def run(self, script: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
+        """Run one registered script (EVALSHA, loading it again after a flush).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        with self.guard():
+            return self.scripts[script](keys=keys, args=args)
+
+    def rec_key(self, key: str) -> str:
+        return f"{self.prefix}:{{{key}}}:rec"
+
+    def lock_key(self, key: str) -> str:
+        return f"{self.prefix}:{{{key}}}:lock"
+
+    def kv_key(self, key: str) -> str:
+        return f"{self.prefix}:{{{key}}}:kv"
+
+    def user_key(self, user_key: str) -> str:
+        return f"{self.prefix}:{{{user_key}}}:user"
+
+    def ttl_ms(self, expires_at: float) -> str:
+        """Relative TTL for the native expiry; at least 1 ms (0 would be refused)."""
+        return str(max(1, int((expires_at - self.clock()) * 1000)))
+
+    def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
+        """Records for ``keys`` in one pipeline (split per node on a Cluster).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        if not keys:
+            return []
+        with self.guard():
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(self.rec_key(key), RECORD_FIELDS)
+            return [record(fields) for fields in pipe.execute()]
+
+    def nodes(self) -> list[tuple[str, redis.Redis[bytes]]]:
+        """``(name, client)`` per primary, sorted by name; one entry on a single node.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        if not isinstance(self.client, RedisCluster):
+            return [("-", self.client)]
+        with self.guard():
+            primaries = sorted(self.client.get_primaries(), key=lambda n: n.name)
+            return [(n.name, self.client.get_redis_connection(n)) for n in primaries]

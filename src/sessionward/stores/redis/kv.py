@@ -1,0 +1,74 @@
+"""The kv family (throttles, one-time tokens, remember-me, replay caches) and the
+lease locks of the Redis store, each one script under its KEYS/ARGV contract
+(:mod:`.scripts`).  Expiry is compared with the store clock passed in ARGV."""
+
+from __future__ import annotations
+
+from ..base import check_key
+from .conn import RedisConn
+from .scripts import _num
+
+
+def kv_get(conn: RedisConn, key: str) -> tuple[bytes, int] | None:
+    """``(value, version)`` unless absent or expired by the store clock."""
+    check_key(key)
+    reply = conn.run("kv_get", [conn.kv_key(key)], [_num(conn.clock())])
+    if reply is None or reply[0] is None or reply[1] is None:
+        return None
+    return bytes(reply[0]), int(reply[1])
+
+
+def kv_create(conn: RedisConn, key: str, value: bytes, *, expires_at: float) -> bool:
+    """Insert version 1 if absent or expired."""
+    check_key(key)
+    now = conn.clock()
+    args: list[bytes | str] = [value, _num(expires_at), _num(now), conn.ttl_ms(expires_at)]
+    return bool(conn.run("kv_create", [conn.kv_key(key)], args))
+
+
+def kv_cas(conn: RedisConn, key: str, value: bytes, *, expected_version: int,
+           expires_at: float) -> bool:
+    """Write version ``expected_version + 1`` if the live version matches."""
+    check_key(key)
+    args: list[bytes | str] = [
+        value, str(expected_version), _num(expires_at), _num(conn.clock()),
+        conn.ttl_ms(expires_at),
+    ]  # fmt: skip
+    return bool(conn.run("kv_cas", [conn.kv_key(key)], args))
+
+
+def kv_take(conn: RedisConn, key: str) -> bytes | None:
+    """Read and delete in one script: of N concurrent callers exactly one wins."""
+    check_key(key)
+    reply = conn.run("kv_take", [conn.kv_key(key)], [_num(conn.clock())])
+    return None if reply is None else bytes(reply)
+
+
+def kv_delete(conn: RedisConn, key: str) -> bool:
+    """Delete; True if a live entry existed."""
+    check_key(key)
+    return bool(conn.run("kv_delete", [conn.kv_key(key)], [_num(conn.clock())]))
+
+
+def _lease_args(conn: RedisConn, token: str, ttl: float) -> list[str]:
+    """ARGV ``token, now, expires_at, ttl_ms`` of ``lock_acquire`` and ``lock_renew``."""
+    now = conn.clock()
+    return [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
+
+
+def lock_acquire(conn: RedisConn, key: str, token: str, ttl: float) -> bool:
+    """Take the lease if free, expired or already ours."""
+    check_key(key)
+    return bool(conn.run("lock_acquire", [conn.lock_key(key)], _lease_args(conn, token, ttl)))
+
+
+def lock_renew(conn: RedisConn, key: str, token: str, ttl: float) -> bool:
+    """Extend our lease by ``ttl`` from now; False if not ours."""
+    check_key(key)
+    return bool(conn.run("lock_renew", [conn.lock_key(key)], _lease_args(conn, token, ttl)))
+
+
+def lock_release(conn: RedisConn, key: str, token: str) -> bool:
+    """Release if ours (never another's lock)."""
+    check_key(key)
+    return bool(conn.run("lock_release", [conn.lock_key(key)], [token, _num(conn.clock())]))

@@ -1,0 +1,308 @@
+"""RedisStore: the store contract on one Redis node or a Redis Cluster.
+
+The key layout is in :mod:`.conn`.  Every write sets a native TTL in the same
+script (garbage collection), and the scripts also compare the plaintext ``e``
+with the store's clock passed in ARGV, so an injected test clock sees the same
+expiry as the memory reference store.  The per-user index (:mod:`.index`) is
+maintained around the record scripts; see docs/stores-redis.md.
+
+Parts: :mod:`.scripts` (the Lua scripts and their KEYS/ARGV contracts),
+:mod:`.url` (URLs and client construction), :mod:`.errors` (redis-py error
+mapping), :mod:`.index`, :mod:`.listing` (scan, stats), :mod:`.kv` (kv and
+locks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from redis.cluster import RedisCluster
+
+from ...core.clock import system_clock
+from ...core.errors import (
+    LockLostError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionGoneError,
+)
+from ..base import Capability, StoredRecord, StoreStats, check_key
+from . import index, kv, listing
+from .conn import RECORD_FIELDS, RedisConn, check_prefix, record, text
+from .scripts import _num
+from .url import Client, _client_from_url
+
+
+class RedisStore:
+    """Sessions in Redis (one node or a Cluster); see the module docstring for the layout.
+
+    Args:
+        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` created with
+            ``decode_responses=False``.
+        clock: the store clock (POSIX seconds); expiry is compared with it.
+        prefix: the first part of every key name, ``[a-z0-9_-]{1,32}``; several
+            apps or tests can share one Redis with different prefixes.
+        owns_client: close the client in :meth:`close` (True from :meth:`from_url`).
+
+    Raises:
+        ConfigurationError: invalid prefix.
+    """
+
+    capabilities = frozenset(
+        {Capability.NATIVE_TTL, Capability.CROSS_PROCESS, Capability.PERSISTENT, Capability.SCAN}
+    )
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        clock: Callable[[], float] = system_clock,
+        prefix: str = "sw",
+        owns_client: bool = False,
+    ) -> None:
+        self._conn = RedisConn(client, clock, prefix)
+        self.clock = clock
+        self.prefix = prefix
+        self.kind = self._conn.kind
+        self._client = client
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] = system_clock,
+        prefix: str = "sw",
+        socket_timeout: float = 3.0,
+        socket_connect_timeout: float = 2.0,
+        max_connections: int = 64,
+    ) -> RedisStore:
+        """Build a store from ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://``.
+
+        Query options: ``db``, ``username``, ``password``, ``socket_timeout``,
+        ``socket_connect_timeout``, ``max_connections``; with TLS also
+        ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`` (certificates are
+        always verified, host names always checked).
+
+        Raises:
+            ConfigurationError: malformed URL, option or prefix (the URL is never echoed).
+            StoreUnavailableError: a Cluster's startup nodes did not answer.
+        """
+        check_prefix(prefix)  # before any client exists, so nothing is left open
+        client = _client_from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            max_connections=max_connections,
+        )
+        return cls(client, clock=clock, prefix=prefix, owns_client=True)
+
+    # ----------------------------------------------------------------- records
+
+    def create(
+        self, key: str, blob: bytes, *, expires_at: float, user_key: str | None
+    ) -> StoredRecord:
+        """Insert version 1 if absent (script ``create``); see ``SessionStore.create``.
+
+        Raises:
+            SessionExistsError: a record (expired or not) exists under ``key``.
+            StoreError: backend failure.
+        """
+        check_key(key)
+        if user_key is not None:
+            check_key(user_key)
+            index.add(self._conn, user_key, key)  # before: a crash leaves an extra entry only
+        now = self.clock()
+        args: list[bytes | str] = [
+            blob, _num(expires_at), _num(now), user_key or "", self._conn.ttl_ms(expires_at)
+        ]  # fmt: skip
+        if not self._conn.run("create", [self._conn.rec_key(key)], args):
+            raise SessionExistsError("a record already exists under this key")
+        if user_key is not None:
+            index.add(self._conn, user_key, key)  # after: repairs a concurrent lazy prune
+        return StoredRecord(blob, 1, expires_at, now, user_key)
+
+    def load(self, key: str) -> StoredRecord | None:
+        """The record (expired or not) or None; one ``HMGET``.
+
+        Raises:
+            StoreError: backend failure (never None for an outage).
+        """
+        check_key(key)
+        with self._conn.guard():
+            fields = self._client.hmget(self._conn.rec_key(key), RECORD_FIELDS)
+        return record(fields)
+
+    def replace(
+        self,
+        key: str,
+        blob: bytes,
+        *,
+        expected_version: int,
+        expires_at: float,
+        user_key: str | None,
+        fence: str | None = None,
+    ) -> StoredRecord:
+        """Compare-and-set by version, optionally fenced (script ``replace``).
+
+        Raises:
+            SessionGoneError: no record under ``key``.
+            SessionConflictError: the version moved.
+            LockLostError: ``fence`` given and the lock is not ours any more.
+            StoreError: backend failure.
+        """
+        check_key(key)
+        if user_key is not None:
+            check_key(user_key)
+        now = self.clock()
+        args: list[bytes | str] = [
+            blob, str(expected_version), _num(expires_at), _num(now), user_key or "",
+            self._conn.ttl_ms(expires_at), "0" if fence is None else "1" + fence, "0",
+        ]  # fmt: skip
+        keys = [self._conn.rec_key(key), self._conn.lock_key(key)]
+        reply = self._conn.run("replace", keys, args)
+        if text(reply[0]) == "index" and user_key is not None:
+            # The user changes: index the new user before the write (crash-safe).
+            index.add(self._conn, user_key, key)
+            args[-1] = "1"
+            reply = self._conn.run("replace", keys, args)
+        old_user = self._check_replace(reply)
+        if user_key is not None and old_user != user_key:
+            index.add(self._conn, user_key, key)
+        if old_user and old_user != user_key:
+            index.remove(self._conn, old_user, key)
+        return StoredRecord(blob, expected_version + 1, expires_at, now, user_key)
+
+    @staticmethod
+    def _check_replace(reply: list[bytes]) -> str:
+        """The old user key ("" = none) from an ``ok`` reply, else the matching error.
+
+        Raises:
+            SessionGoneError, LockLostError, SessionConflictError: as ``replace``.
+        """
+        status = text(reply[0])
+        if status == "gone":
+            raise SessionGoneError("the session was deleted by a concurrent request")
+        if status == "lost":
+            raise LockLostError("the session lock is no longer held by this request")
+        if status != "ok":
+            raise SessionConflictError("the session was changed by a concurrent request")
+        return text(reply[1])
+
+    def touch(self, key: str, *, expires_at: float, touched_at: float) -> bool:
+        """Update ``expires_at``/``touched_at`` and the native TTL only (script ``touch``).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        check_key(key)
+        args = [_num(expires_at), _num(touched_at), self._conn.ttl_ms(expires_at)]
+        return bool(self._conn.run("touch", [self._conn.rec_key(key)], args))
+
+    def delete(self, key: str) -> bool:
+        """Delete the record (script ``delete``), then its user-index entry.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        check_key(key)
+        old_user = self._conn.run("delete", [self._conn.rec_key(key)], [])
+        if old_user is None:
+            return False
+        if old_user:
+            index.remove(self._conn, text(old_user), key)
+        return True
+
+    def by_user(self, user_key: str) -> list[tuple[str, StoredRecord]]:
+        """The user's records (pruning stale index entries); see :func:`.index.by_user`.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        return index.by_user(self._conn, user_key)
+
+    # ------------------------------------------------- scan, stats, kv, locks
+
+    def scan(
+        self, cursor: str | None, limit: int
+    ) -> tuple[list[tuple[str, StoredRecord]], str | None]:
+        """One page of records (see :func:`.listing.scan`).
+
+        Raises:
+            ValueError: malformed cursor or ``limit`` < 1.
+            StoreError: backend failure.
+        """
+        return listing.scan(self._conn, cursor, limit)
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        """Nothing to do: every key carries a native TTL (``NATIVE_TTL``)."""
+        return 0
+
+    def stats(self, now: float) -> StoreStats:
+        """Key counts (see :func:`.listing.stats`).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        return listing.stats(self._conn)
+
+    def kv_get(self, key: str) -> tuple[bytes, int] | None:
+        """``(value, version)`` unless absent or expired (``StoreError`` on failure)."""
+        return kv.kv_get(self._conn, key)
+
+    def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
+        """Insert version 1 if absent or expired (``StoreError`` on failure)."""
+        return kv.kv_create(self._conn, key, value, expires_at=expires_at)
+
+    def kv_cas(self, key: str, value: bytes, *, expected_version: int, expires_at: float) -> bool:
+        """Compare-and-set by version (``StoreError`` on failure)."""
+        return kv.kv_cas(self._conn, key, value, expected_version=expected_version,
+                         expires_at=expires_at)
+
+    def kv_take(self, key: str) -> bytes | None:
+        """Read and delete atomically (``StoreError`` on failure)."""
+        return kv.kv_take(self._conn, key)
+
+    def kv_delete(self, key: str) -> bool:
+        """Delete; True if a live entry existed (``StoreError`` on failure)."""
+        return kv.kv_delete(self._conn, key)
+
+    def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
+        """Take the lease if free, expired or already ours (``StoreError`` on failure)."""
+        return kv.lock_acquire(self._conn, key, token, ttl)
+
+    def lock_renew(self, key: str, token: str, ttl: float) -> bool:
+        """Extend our lease; False if not ours (``StoreError`` on failure)."""
+        return kv.lock_renew(self._conn, key, token, ttl)
+
+    def lock_release(self, key: str, token: str) -> bool:
+        """Release if ours, never another's lock (``StoreError`` on failure)."""
+        return kv.lock_release(self._conn, key, token)
+
+    # -------------------------------------------------------------- lifecycle
+
+    def ping(self) -> None:
+        """Round-trip to Redis (every primary on a Cluster).
+
+        Raises:
+            StoreUnavailableError: unreachable.
+            StoreTimeoutError: no answer in time.
+        """
+        with self._conn.guard():
+            self._client.ping()
+
+    def close(self) -> None:
+        """Close the connection pool(s) if this store created the client."""
+        if not self._owns_client:
+            return
+        with self._conn.guard():
+            self._client.close()
+            if not isinstance(self._client, RedisCluster):
+                # Redis.close() leaves a pool it did not create open.
+                self._client.connection_pool.disconnect()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
