@@ -17,23 +17,23 @@ sharded 256 ways.  Invariants this module keeps, and which change together:
 
 The layout and the cost of each operation are in ``docs/stores-filesystem.md``.
 
-The class is built in layers, one module each: ``_fs_format`` (the file
-format), ``_fs_io`` (dirfd-relative I/O and start-up checks), ``_fs_mutex``
-(the per-key mutex) and ``_fs_index`` (markers, crash-safe commit, purge).
+The class is built in layers, one module each: :mod:`.format` (the file
+format), :mod:`.io` (dirfd-relative I/O and start-up checks), :mod:`.mutex`
+(the per-key mutex), :mod:`.index` (markers, crash-safe commit, purge) and
+:mod:`.kv` (kv entries and leases); this module holds the records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hmac
 import os
 import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..core.clock import system_clock
-from ..core.errors import (
+from ...core.clock import system_clock
+from ...core.errors import (
     ConfigurationError,
     LockLostError,
     SessionConflictError,
@@ -41,23 +41,23 @@ from ..core.errors import (
     SessionGoneError,
     StoreUnavailableError,
 )
-from ._fs_format import _KIND, _KV, _LOCKS, _RECORDS, _as_record, _Entry, _is_key
-from ._fs_index import BUCKET_SECONDS as BUCKET_SECONDS
-from ._fs_index import _Indexed, _user_dir
-from ._fs_io import _SHARDS, _check_dir_stat, _open_root, _shard, _wrap_os_errors
-from ._fs_mutex import _K_TAG, _R_TAG
-from .base import Capability, StoredRecord, StoreStats, check_key
+from ..base import Capability, StoredRecord, StoreStats, check_key
+from .format import _KIND, _KV, _LOCKS, _RECORDS, _as_record, _Entry, _is_key
+from .index import BUCKET_SECONDS as BUCKET_SECONDS
+from .index import _user_dir
+from .io import _SHARDS, _check_dir_stat, _open_root, _shard, _wrap_os_errors
+from .kv import _KvAndLeases
+from .mutex import _R_TAG
 
 __all__ = ["FileStore"]
 
-_MAX_TOKEN = 512
 _SUBDIRS = (_RECORDS, _KV, _LOCKS, "mutex", "expiry", "users", "tmp")
 
 
 # ---------------------------------------------------------------- the store
 
 
-class FileStore(_Indexed):
+class FileStore(_KvAndLeases):
     """Hardened file store; ``file:///abs/dir[?durable=true]``.  Thread- and
     process-safe on one host's local filesystem (needs ``flock`` and atomic
     ``rename``; not NFS).
@@ -343,149 +343,6 @@ class FileStore(_Indexed):
             locks=sum(1 for e in self._entries(_LOCKS) if e.expires_at > now),
             bytes=size,
         )
-
-    # ------------------------------------------------------------------- kv
-
-    def _live(self, entry: _Entry | None) -> _Entry | None:
-        return entry if entry is not None and entry.expires_at > self.clock() else None
-
-    @_wrap_os_errors
-    def kv_get(self, key: str) -> tuple[bytes, int] | None:
-        """``(value, version)`` or ``None`` when absent or expired; lock-free read.
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        entry = self._live(self._read(_KV, key))
-        return None if entry is None else (entry.blob, entry.version)
-
-    @_wrap_os_errors
-    def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
-        """Insert with version 1 if absent or expired; False if present.
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        with self._mutex(key, _K_TAG):
-            current = self._read(_KV, key)
-            if self._live(current) is not None:
-                return False
-            entry = _Entry(1, expires_at, self.clock(), None, bytes(value))
-            self._commit(_KV, key, entry, current)
-            return True
-
-    @_wrap_os_errors
-    def kv_cas(self, key: str, value: bytes, *, expected_version: int, expires_at: float) -> bool:
-        """Write version ``expected_version + 1`` if the live version matches.
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        entry = _Entry(expected_version + 1, expires_at, self.clock(), None, bytes(value))
-        with self._staged(_KV, entry) as tmp, self._mutex(key, _K_TAG):
-            current = self._live(self._read(_KV, key))
-            if current is None or current.version != expected_version:
-                return False
-            self._commit(_KV, key, entry, current, staged=tmp)
-            return True
-
-    @_wrap_os_errors
-    def kv_take(self, key: str) -> bytes | None:
-        """Read and delete under the kv mutex: of N processes, exactly one wins.
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        with self._mutex(key, _K_TAG):
-            current = self._read(_KV, key)
-            if current is None:
-                return None
-            self._retire(_KV, key, current)  # an expired entry goes too
-            live = self._live(current)
-            return None if live is None else live.blob
-
-    @_wrap_os_errors
-    def kv_delete(self, key: str) -> bool:
-        """Delete; True if a live entry existed (an expired one is removed too).
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure or a refused symlink.
-        """
-        check_key(key)
-        with self._mutex(key, _K_TAG):
-            current = self._read_tolerant(_KV, key)
-            self._retire(_KV, key, current)
-            return self._live(current) is not None
-
-    # ---------------------------------------------------------------- locks
-
-    def _holds(self, key: str, token: str) -> bool:
-        """Caller holds the key's mutex; constant-time token comparison."""
-        lease = self._live(self._read(_LOCKS, key))
-        return lease is not None and hmac.compare_digest(lease.blob, token.encode("utf-8"))
-
-    def _set_lease(self, key: str, token: str, ttl: float, old: _Entry | None) -> None:
-        encoded = token.encode("utf-8")
-        if not 0 < len(encoded) <= _MAX_TOKEN:
-            raise ValueError("lock token has an invalid length")
-        now = self.clock()
-        self._commit(_LOCKS, key, _Entry(0, now + ttl, now, None, encoded), old)
-
-    @_wrap_os_errors
-    def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
-        """Take the lease if free, expired or already ours; False if another holds it.
-
-        Raises:
-            ValueError: malformed key or token.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        with self._mutex(key, _R_TAG):
-            current = self._read(_LOCKS, key)
-            live = self._live(current)
-            if live is not None and not hmac.compare_digest(live.blob, token.encode("utf-8")):
-                return False
-            self._set_lease(key, token, ttl, current)
-            return True
-
-    @_wrap_os_errors
-    def lock_renew(self, key: str, token: str, ttl: float) -> bool:
-        """Extend our lease by ``ttl`` from now; False if it is no longer ours.
-
-        Raises:
-            ValueError: malformed key or token.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        with self._mutex(key, _R_TAG):
-            if not self._holds(key, token):
-                return False
-            self._set_lease(key, token, ttl, self._read(_LOCKS, key))
-            return True
-
-    @_wrap_os_errors
-    def lock_release(self, key: str, token: str) -> bool:
-        """Release if ours; never releases another holder's lease.
-
-        Raises:
-            ValueError: malformed key.
-            StoreError: I/O failure, a refused symlink, or a corrupt file.
-        """
-        check_key(key)
-        with self._mutex(key, _R_TAG):
-            if not self._holds(key, token):
-                return False
-            self._retire(_LOCKS, key, self._read(_LOCKS, key))
-            return True
 
     # ------------------------------------------------------------ lifecycle
 

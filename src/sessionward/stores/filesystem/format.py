@@ -12,8 +12,8 @@ import dataclasses
 import struct
 import zlib
 
-from ..core.errors import StoreError
-from .base import StoredRecord, check_key
+from ...core.errors import StoreError
+from ..base import StoredRecord, check_key
 
 _KIND = "filesystem"
 _MAGIC = b"SWFS"

@@ -14,10 +14,10 @@ import contextlib
 import math
 import os
 
-from ..core.errors import StoreError
-from ._fs_format import _KIND, _RECORDS, _CorruptFileError, _encode, _Entry, _is_key
-from ._fs_io import _MARKER, _RETRIES, _data_path, _shard, _SymlinkRefusedError
-from ._fs_mutex import _NS_TAG, _R_TAG, _Mutexes
+from ...core.errors import StoreError
+from .format import _KIND, _RECORDS, _CorruptFileError, _encode, _Entry, _is_key
+from .io import _MARKER, _RETRIES, _data_path, _shard, _SymlinkRefusedError
+from .mutex import _NS_TAG, _R_TAG, _Mutexes
 
 BUCKET_SECONDS = 600
 """Width of one expiry bucket; ``purge_expired`` rescans at most one bucket of

@@ -20,8 +20,8 @@ import stat
 from collections.abc import Callable, Generator, Iterator
 from typing import ParamSpec, TypeVar
 
-from ..core.errors import ConfigurationError, SessionExistsError, StoreError
-from ._fs_format import _KIND, _MAX_FILE, _CorruptFileError, _decode, _encode, _Entry
+from ...core.errors import ConfigurationError, SessionExistsError, StoreError
+from .format import _KIND, _MAX_FILE, _CorruptFileError, _decode, _encode, _Entry
 
 _security_log = logging.getLogger("sessionward.security")
 
@@ -153,11 +153,12 @@ class _StoreDir:
     """The open store directory (``_root``, an fd): dirfd-relative, no-follow file I/O.
 
     A base of :class:`~sessionward.stores.filesystem.FileStore`, which sets
-    ``_root`` and ``durable``.
+    ``_root``, ``durable`` and ``clock``.
     """
 
     _root: int
     durable: bool
+    clock: Callable[[], float]
 
     def _mkdirs(self, rel: str) -> None:
         """Create each missing component of ``rel`` with mode 0700 exactly."""

@@ -12,9 +12,9 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from ..core.errors import StoreError
-from ._fs_format import _KIND, _KV, _LOCKS, _RECORDS
-from ._fs_io import _MUTEX, _RETRIES, _data_path, _shard, _StoreDir
+from ...core.errors import StoreError
+from .format import _KIND, _KV, _LOCKS, _RECORDS
+from .io import _MUTEX, _RETRIES, _data_path, _shard, _StoreDir
 
 _R_TAG, _K_TAG = "r", "k"  # mutex families: records+leases share one, kv has its own
 _NS_TAG = {_RECORDS: _R_TAG, _LOCKS: _R_TAG, _KV: _K_TAG}
