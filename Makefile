@@ -60,8 +60,8 @@ bench-quick: $(STAMP) system-deps
 
 # Long runs: hypothesis with many more examples, and the multi-process races 10 times over.
 soak: $(STAMP) system-deps
-	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -p no:cacheprovider tests/test_ids.py tests/test_codec.py \
-	  tests/test_record.py tests/daemon
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -p no:cacheprovider tests/core/test_ids.py tests/core/test_codec.py \
+	  tests/core/test_record.py tests/protocol tests/daemon
 	for i in 1 2 3 4 5 6 7 8 9 10; do \
 	  $(BIN)/pytest -p no:cacheprovider -q -m slow tests/contract || exit 1; done
 

@@ -16,7 +16,7 @@
   ``TCP/IP`` or ``and/or`` is deliberately kept;
 - the result is cut to :data:`MAX_LENGTH` characters.
 
-Invariants (pinned by property tests in ``tests/test_redact.py``): the output
+Invariants (pinned by property tests in ``tests/audit/test_redact.py``): the output
 never holds a credential or path segment of a recognised URL or path, is at
 most :data:`MAX_LENGTH` long, and ``sanitize(sanitize(x)) == sanitize(x)``.
 

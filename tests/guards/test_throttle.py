@@ -275,9 +275,9 @@ CHILDREN = 4
 
 
 def spawnable(fn: Callable[..., None]) -> Callable[..., None]:
-    """Let spawned children import ``fn``: they load this file by its plain module
-    name (``tests/`` is on ``sys.path``), not pytest's ``tests.<name>``."""
-    plain = __name__.rpartition(".")[2]
+    """Let spawned children import ``fn``: they load this file as ``guards.<name>``
+    (``tests/`` is on ``sys.path``), not by pytest's module name."""
+    plain = "guards." + __name__.rpartition(".")[2]  # tests/ is on sys.path
     sys.modules.setdefault(plain, sys.modules[__name__])
     fn.__module__ = plain
     return fn
