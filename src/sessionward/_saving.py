@@ -111,9 +111,7 @@ def merge(mgr: SessionManager, session: Session, ours_json: bytes) -> bytes:
         session.meta = theirs.meta
     session.version = theirs.stored.version
     session._data_json = theirs.data_json
-    data = session.data_snapshot()
-    data.clear()
-    data.update(codec.decode_data(codec.loads(merged)))
+    session._set_data(codec.decode_data(codec.loads(merged)))
     mgr.emit("merged", key=session.storage_key, user=session.user)
     return merged
 
@@ -221,6 +219,5 @@ def try_update(mgr: SessionManager, session: Session, key: str,
     local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
     for gone in deleted - {key}:
         local.pop(gone, None)
-    session.data_snapshot().clear()
-    session.data_snapshot().update(local)
+    session._set_data(local)
     return value, True

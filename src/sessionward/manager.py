@@ -322,7 +322,7 @@ class SessionManager:
             raise ValueError("user must be a non-empty string")
         self._enforce_session_limit(user, session)
         if session.meta.user not in (None, user) or not keep_data:
-            session.data_snapshot().clear()
+            session._set_data({})
         now = self.clock()
         meta = session.meta
         meta.user, meta.auth_level, meta.pending = user, level, pending
@@ -430,7 +430,7 @@ class SessionManager:
             self.emit(event, key=session.storage_key, user=session.user, client=session.client,
                       reason=reason)
         session.ended = True
-        session.data_snapshot().clear()
+        session._set_data({})
 
     # ------------------------------------------------------------- inventory
 

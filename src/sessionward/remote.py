@@ -156,9 +156,7 @@ class RemoteSessionManager(RemoteInventory):
     def _apply(self, session: Session, view: dict[str, Any]) -> None:
         """Update ``session`` in place from a daemon view."""
         session.meta = meta_from(view)
-        data = session.data_snapshot()
-        data.clear()
-        data.update(codec.decode_data(view["data"]))
+        session._set_data(codec.decode_data(view["data"]))
         session._bind("", view["cookie"], view["handle"], view["version"])
         session._id = None
         session._reset_baseline(codec.dumps(view.get("base", view["data"])))
@@ -311,10 +309,11 @@ class RemoteSessionManager(RemoteInventory):
         """Adopt the stored data, keeping this request's other unsaved changes."""
         pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
         self._apply(session, view)
-        local = session.data_snapshot()
+        local = dict(session.data_snapshot())
         local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
         for gone in deleted - {key}:
             local.pop(gone, None)
+        session._set_data(local)
 
     @contextmanager
     def open(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -412,7 +411,7 @@ class RemoteSessionManager(RemoteInventory):
         session.lock_token = None
         self._unpin(session)
         session.ended = True
-        session.data_snapshot().clear()
+        session._set_data({})
 
 
     def close(self) -> None:
