@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from . import _lease, _loading, _saving, codec, ids, inventory
+from . import _expiry, _lease, _loading, _saving, codec, ids, inventory
 from ._clock import Clock, system_clock
 from ._records import Opened, RecordSealer
 from .client import ClientInfo, profile_of
@@ -235,10 +235,12 @@ class SessionManager:
 
     # ----------------------------------------------------------------- save
 
-    def save(self, session: Session) -> None:
+    def save(self, session: Session, *, create_empty: bool = False) -> None:
         """Persist the session if it changed (a read-only request writes nothing).
 
-        A new session with no data stays unstored (lazy creation).
+        A new session with no data stays unstored (lazy creation), unless
+        ``create_empty`` (the app explicitly asked to store it, as Django's
+        ``request.session.save()`` does; a request alone never does).
 
         Raises:
             SessionReadOnlyError: opened in ``read`` mode.
@@ -254,12 +256,27 @@ class SessionManager:
             raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
         data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
         if session.is_new:
-            if session.data_snapshot() or session.meta.user is not None:
+            if session.data_snapshot() or session.meta.user is not None or create_empty:
                 _saving.create(self, session, data_json)
             return
         if data_json == session.loaded_json and not session.meta_dirty:
             return
         _saving.write(self, session, data_json)
+
+    def set_expiry(self, session: Session, *, idle: timedelta | None = None,
+                   at: float | None = None) -> None:
+        """A per-session expiry, enforced from the sealed metadata (Django's ``set_expiry``).
+
+        ``idle`` replaces the idle timeout of this session; ``at`` (POSIX
+        seconds) ends it at that time — never later than its absolute expiry.
+        ``None`` restores the setting.  The change is written at the next
+        :meth:`save`; an ``at`` already past ends the session now.
+
+        Raises:
+            ValueError: ``idle`` is not positive.
+            SessionGoneError: the session has ended.
+        """
+        _expiry.apply(self, session, idle=idle, at=at)
 
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         """Atomic read-modify-write of one key, retried on conflict.
@@ -328,6 +345,7 @@ class SessionManager:
         meta.user, meta.auth_level, meta.pending = user, level, pending
         meta.auth_time = now if fresh else None
         meta.absolute = now + self.settings.absolute_timeout.total_seconds()
+        meta.extra.pop(_expiry.POLICY_ABSOLUTE, None)
         meta.elevated_until = None
         self._reissue(session, reason="login")
         self.emit("login", key=session.storage_key, user=user, client=session.client,

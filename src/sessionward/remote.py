@@ -236,8 +236,25 @@ class RemoteSessionManager(RemoteInventory):
         if conn is not None:
             self._pool.put(conn)
 
-    def save(self, session: Session) -> None:
+    def set_expiry(self, session: Session, *, idle: timedelta | None = None,
+                   at: float | None = None) -> None:
+        """Not available through the daemon (its protocol has no command for it yet).
+
+        Raises:
+            ConfigurationError: always, unless both arguments are ``None``
+                (restoring the default is a no-op here).
+        """
+        if idle is None and at is None:
+            return
+        raise ConfigurationError(
+            "a per-session expiry (set_expiry) needs an embedded SessionManager: the daemon "
+            "protocol has no command for it yet; use idle_timeout/absolute_timeout instead")
+
+    def save(self, session: Session, *, create_empty: bool = False) -> None:
         """Persist the session if it changed (the daemon merges; never last-write-wins).
+
+        ``create_empty`` is accepted for interface parity but has no effect: the
+        daemon's ``create`` stores nothing for empty data (lazy creation).
 
         Raises:
             SessionReadOnlyError, SessionGoneError, SessionConflictError,
@@ -251,6 +268,8 @@ class RemoteSessionManager(RemoteInventory):
             raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
         data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
         if session.is_new:
+            # create_empty is not available through the daemon: its create
+            # command stores nothing for empty data (lazy creation, PROTOCOL.md).
             if session.data_snapshot():
                 view = self._call("create", data=codec.loads(data_json),
                                   client=client_doc(session.client))

@@ -84,8 +84,8 @@ class FlaskSession(SessionDict, SessionMixin):
         self.inner = inner
         self.cookie_sent = cookie_sent
 
-    @property  # type: ignore[override]
-    def new(self) -> bool:
+    @property
+    def new(self) -> bool:  # type: ignore[override]  # SessionMixin: a plain class attribute
         """True until the session is first stored."""
         return self.inner.is_new
 

@@ -28,8 +28,8 @@ tracking.  ``repr`` shows the keys only: values may be secrets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -137,12 +137,11 @@ class SessionDict(dict[str, Any]):
             self.mark_modified()
         return super().setdefault(key, default)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         self.mark_modified()
         super().update(*args, **kwargs)
 
-    def __ior__(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]]  # type: ignore[override,misc]
-                ) -> SessionDict:
+    def __ior__(self, other: Any) -> Self:  # type: ignore[override]  # dict's __or__ pairing
         self.mark_modified()
         super().update(other)
         return self

@@ -65,8 +65,9 @@ def starlette_cookie_policy(settings: Settings, *, session_cookie: str | None = 
             ``domain`` with a ``__Host-`` cookie, ``https_only=False`` outside
             ``unsafe_dev_http``, ``max_age`` beyond the absolute timeout).
     """
-    given = {"session_cookie": session_cookie, "path": path, "same_site": same_site,
-             "https_only": https_only, "domain": domain, "partitioned": partitioned}
+    given: dict[str, object] = {
+        "session_cookie": session_cookie, "path": path, "same_site": same_site,
+        "https_only": https_only, "domain": domain, "partitioned": partitioned}
     changes: dict[str, Any] = {
         field: value for field, value in (
             ("cookie_name", session_cookie), ("cookie_path", path),
