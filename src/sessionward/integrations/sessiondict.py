@@ -141,7 +141,7 @@ class SessionDict(dict[str, Any]):
         self.mark_modified()
         super().update(*args, **kwargs)
 
-    def __ior__(self, other: Any) -> Self:  # type: ignore[override]  # dict's __or__ pairing
+    def __ior__(self, other: Any) -> Self:  # type: ignore[override,misc]  # pairs with dict.__or__
         self.mark_modified()
         super().update(other)
         return self
