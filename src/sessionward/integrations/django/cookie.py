@@ -58,14 +58,20 @@ def cookie_policy(base: Settings) -> cookies.CookiePolicy:
     """The cookie policy: ``base`` with the project's own Django cookie settings.
 
     Raises:
-        ConfigurationError: a Django cookie setting sessionward refuses (named).
+        ConfigurationError: a Django cookie setting sessionward refuses, or one
+            that contradicts the same setting in ``SESSIONWARD`` (named).
     """
     applied: dict[str, Any] = {}
+    defaults = Settings()
     for name, field in COOKIE_SETTINGS.items():
         if not explicit(name):
             continue
         try:
             applied[field] = _value(name)
+            ours = getattr(base, field)
+            if ours != getattr(defaults, field) and ours != applied[field]:
+                raise ConfigurationError(
+                    f"it conflicts with SESSIONWARD's {field} = {ours!r}; set it in one place")
             base.replace(**applied)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{name} = {getattr(django_settings, name)!r}: {exc}") \
