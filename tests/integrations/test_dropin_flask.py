@@ -20,10 +20,9 @@ import flask
 import pytest
 from markupsafe import Markup
 
+from sessionward._clock import FrozenClock
 from sessionward.errors import ConfigurationError
 from sessionward.integrations import flask as sw
-
-from sessionward._clock import FrozenClock
 
 from integrations.conftest import Jar, Site, cookies_set, make_manager
 from integrations.harness import serve_wsgi
