@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from sessionward.core import codec
 from sessionward.core.errors import CodecError
@@ -40,6 +41,7 @@ EXAMPLES: list[Any] = [
     b"\x00\xffbytes", {1, 2, 3}, frozenset({"a"}), (1, (2, [3])), Decimal("1.10"),
     Decimal("-1E+10"), UUID("12345678-1234-5678-1234-567812345678"), 2**100, -(2**70),
     float("inf"), float("-inf"), {"__sw": "not a tag"}, [None, True, 1.5, "x"],
+    Markup("<em>flash</em>"), Markup(""), [Markup("<b>"), "<b>"],
 ]
 
 
@@ -48,6 +50,14 @@ EXAMPLES: list[Any] = [
 def test_allowlisted_types_round_trip_exactly(value: Any) -> None:
     """Each allowlisted type comes back equal and of the same type."""
     assert same(round_trip({"k": value})["k"], value)
+
+
+def test_markup_stays_markup_and_plain_text_stays_str() -> None:
+    """Flask's flash(Markup(...)): the safe-HTML mark survives; plain str is not promoted."""
+    out = round_trip({"m": Markup("<em>Testing</em>"), "s": "<em>Testing</em>"})
+    assert type(out["m"]) is Markup and out["m"] == Markup("<em>Testing</em>")
+    assert type(out["s"]) is str
+    assert codec.encode_data({"m": Markup("<i>")}) == {"m": {"__sw": "mu", "v": "<i>"}}
 
 
 def test_nan_round_trips() -> None:
@@ -82,6 +92,7 @@ def test_enum_subclass_refused() -> None:
     {"k": {"__sw": "pickle", "v": "gASV"}}, {"k": {"__sw": "dt", "v": "not a date"}},
     {"k": {"__sw": "b", "v": "!!!"}}, {"k": {"__sw": 5}}, {"k": {"__sw": "f", "v": "1e5"}},
     {"k": {"__sw": "int", "v": "9" * 5000}}, {"k": {"__sw": "map", "v": [[1, 2]]}},
+    {"k": {"__sw": "mu", "v": ["<b>"]}}, {"k": {"__sw": "mu"}},
 ])
 def test_malformed_tags_are_codec_errors(tree: Any) -> None:
     with pytest.raises(CodecError):
@@ -96,7 +107,7 @@ def test_not_json_is_codec_error() -> None:
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(
     json_leaf | st.binary() | st.datetimes() | st.dates() | st.uuids() | st.decimals(
-        allow_nan=False, allow_infinity=False),
+        allow_nan=False, allow_infinity=False) | st.text().map(Markup),
     lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
     | st.dictionaries(st.text(max_size=5), inner, max_size=4)
     | st.frozensets(st.integers(), max_size=4),

@@ -53,13 +53,16 @@ def test_good_configuration_has_no_findings() -> None:
     ({"MIDDLEWARE": [DJANGO_MW, AUTH_MW]}, "sessionward.E102"),
     ({"MIDDLEWARE": [DJANGO_MW, GUARD, AUTH_MW]}, "sessionward.E102"),
     ({"SESSION_ENGINE": "django.contrib.sessions.backends.db"}, "sessionward.W101"),
-    ({"SESSION_COOKIE_NAME": "sessionid"}, "sessionward.E001"),
+    ({"SESSIONWARD": {"namespace": "test", "cookie_name": "__Host-other"}}, "sessionward.E003"),
+    ({"SESSION_COOKIE_DOMAIN": ".example.com"}, "sessionward.E003"),
+    ({"SESSION_COOKIE_AGE": 3600}, "sessionward.W103"),
     ({"SESSIONWARD": {"namespace": "test", "no_such_setting": 1}}, "sessionward.E000"),
     ({"SESSIONWARD": {"namespace": "test", "unsafe_dev_http": True, "cookie_secure": False,
-                      "cookie_name": "session"}, "SESSION_COOKIE_NAME": "session"},
+                      "cookie_name": "session"}, "SESSION_COOKIE_NAME": "session",
+      "SESSION_COOKIE_SECURE": False},
      "sessionward.SW-E004"),
-], ids=["guard-missing", "guard-after-session-mw", "engine", "cookie-name", "bad-settings",
-        "dev-http-audit"])
+], ids=["guard-missing", "guard-after-session-mw", "engine", "cookie-name-conflict",
+        "cookie-domain-on-host-prefix", "cookie-age-unused", "bad-settings", "dev-http-audit"])
 def test_each_check_fires_on_its_bad_configuration(overrides: dict[str, Any],
                                                    expected: str) -> None:
     found = _ids(**overrides)

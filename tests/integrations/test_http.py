@@ -181,11 +181,27 @@ def test_t10_id_never_outside_set_cookie_and_never_read_from_url(site: Site) -> 
 def test_t11_cache_headers_on_every_session_path(site: Site) -> None:
     """T-11: Vary: Cookie + no-store on set, read, refresh-only and membership-only responses."""
     jar = site.jar()
-    responses = [jar.post("/set", params={"n": "1"}), jar.get("/whoami"), jar.get("/plain"),
+    responses = [jar.post("/set", params={"n": "1"}), jar.get("/whoami"),
                  jar.get("/peek"), site.jar().get("/peek")]
     for r in responses:
         assert "cookie" in r.headers.get("vary", "").lower(), r.request.url
         assert r.headers.get("cache-control") == "no-store", r.request.url
+
+
+def test_t11_untouched_route_keeps_its_caching(site: Site) -> None:
+    """A route that never touches the session is cacheable even with the cookie presented.
+
+    Flask, Starlette and Django know when the app touched the session (their
+    accessors mark it); plain ASGI/WSGI apps can read the scope's session
+    without marking it, so there a presented cookie alone still means private.
+    """
+    jar = site.jar()
+    jar.post("/set", params={"n": "1"})
+    r = jar.get("/plain")
+    private = site.framework in ("asgi", "wsgi")
+    assert ("cookie" in r.headers.get("vary", "").lower()) is private
+    assert (r.headers.get("cache-control") == "no-store") is private
+    assert cookies_set(r) == []
 
 
 def test_t23_lookalike_and_duplicate_cookies(site: Site) -> None:

@@ -19,13 +19,17 @@ tag      Python type                    value
 ``tu``   ``tuple``                      list of items
 ``dec``  ``Decimal``                    string
 ``uuid`` ``UUID``                       string
+``mu``   ``markupsafe.Markup``          string (HTML marked safe: Flask's
+                                        ``flash(Markup(...))``)
 ``int``  ``int`` beyond 64 bits         decimal string
 ``f``    non-finite ``float``           ``"nan"`` / ``"inf"`` / ``"-inf"``
 ``map``  ``dict`` with a ``"__sw"`` key list of ``[key, value]`` pairs
 ======== ============================== ==============================
 
 Types are matched exactly (``type(v) is ...``): subclasses such as enums
-are refused, because they would not round-trip.  Everything round-trips
+are refused, because they would not round-trip (``Markup`` is an allowed
+``str`` subclass: it is data, a string the app marked as safe HTML, with
+nothing to execute).  Everything round-trips
 exactly: ``decode(encode(x)) == x`` with the same types.
 """
 
@@ -42,6 +46,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+from markupsafe import Markup
 
 from .errors import CodecError
 
@@ -76,7 +81,7 @@ def encode_value(value: Any, where: str) -> Any:
         raise TypeError(
             f"session key {where!r}: values of type {kind.__name__} cannot be stored; "
             "allowed: str, int, float, bool, None, list, dict (str keys), datetime, date, "
-            "time, timedelta, bytes, set, frozenset, tuple, Decimal, UUID"
+            "time, timedelta, bytes, set, frozenset, tuple, Decimal, UUID, markupsafe.Markup"
         )
     return encoder(value, where)
 
@@ -124,6 +129,7 @@ _ENCODERS: dict[type, Callable[[Any, str], Any]] = {
     tuple: _items("tu"),
     Decimal: lambda v, w: {TAG: "dec", "v": str(v)},
     UUID: lambda v, w: {TAG: "uuid", "v": str(v)},
+    Markup: lambda v, w: {TAG: "mu", "v": str.__str__(v)},
 }
 
 
@@ -211,6 +217,9 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "tu": lambda t: tuple(_list(t)),
     "dec": lambda t: Decimal(t["v"]) if isinstance(t["v"], str) else _bad(),
     "uuid": lambda t: UUID(t["v"]),
+    # S704: the app marked this string safe when it stored it; the record is
+    # authenticated (AEAD), so only the app's own Markup values come back as Markup.
+    "mu": lambda t: Markup(t["v"]) if type(t["v"]) is str else _bad(),  # noqa: S704
     "int": _decode_int,
     "f": _decode_float,
     "map": _decode_map,

@@ -97,6 +97,8 @@ class Settings:
     cookie_path: str = "/"
     cookie_domain: str | None = None
     cookie_max_age: timedelta | None = None
+    cookie_partitioned: bool = False
+    """Send ``Partitioned`` (CHIPS: a cookie keyed to the top-level site; needs Secure)."""
     clear_site_data: bool = True
     unsafe_dev_http: bool = False
     """Allow a non-Secure cookie over plain http on localhost (development only)."""
@@ -309,6 +311,8 @@ def _validate_cookie(s: Settings) -> None:
             )
     if name.startswith("__Secure-") and not s.cookie_secure:
         raise ConfigurationError("a __Secure- cookie requires cookie_secure=True")
+    if s.cookie_partitioned and not s.cookie_secure:
+        raise ConfigurationError("cookie_partitioned=True requires cookie_secure=True")
     if s.cookie_same_site == "none" and not s.cookie_secure:
         raise ConfigurationError("cookie_same_site='none' requires cookie_secure=True")
     if not s.cookie_path.startswith("/"):

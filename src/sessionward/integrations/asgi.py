@@ -31,6 +31,7 @@ from ..lifecycle.amanager import AsyncSessionManager
 from ..lifecycle.manager import SessionManager
 from ..lifecycle.session import Session
 from . import _flood, cookies
+from .sessiondict import SessionDict
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -94,6 +95,7 @@ class _Exchange:
         self.scope = scope
         self.send = send
         self.session: Session | None = None
+        self.view: SessionDict | None = None
         self.cookie_sent = False
         self.started = False
         self.swallow = False
@@ -106,7 +108,7 @@ class _Exchange:
         """
         mgr = self.owner.manager
         raw = header_values(self.scope, b"cookie")
-        name = mgr.settings.cookie_name
+        name = self.owner.policy.name
         self.cookie_sent = cookies.has_session_cookie(raw, name)
         client = client_of(self.scope)
         value = cookies.read_session_cookie(raw, name)
@@ -121,6 +123,9 @@ class _Exchange:
             StoreError: the store is down.
         """
         if session.ended or session.mode == "read":
+            return
+        if self.view is not None and self.view.emptied_by_app and not session.is_new:
+            await self.owner.manager.logout(session)  # session.clear(): the usual logout
             return
         try:
             await self.owner.manager.save(session)
@@ -139,7 +144,8 @@ class _Exchange:
                     await self.store_down()
                     return
                 extra = cookies.session_headers(
-                    self.owner.policy, session, cookie_sent=self.cookie_sent,
+                    self.owner.policy, session,
+                    cookie_sent=self.cookie_sent and self.owner.vary_on_presented_cookie,
                     now=self.owner.manager.sync.clock())
                 merged = cookies.merge_headers(_decode(message.get("headers")), extra)
                 message = {**message, "headers": _encode(merged)}
@@ -170,14 +176,17 @@ class SessionMiddleware:
     """
 
     scope_key = SESSION_KEY
+    vary_on_presented_cookie = True
+    """A presented cookie alone makes the response ``Vary: Cookie`` (plain ASGI,
+    where the app may read the scope's session without marking it accessed)."""
 
     def __init__(self, app: ASGIApp, manager: AsyncSessionManager | SessionManager, *,
                  scope_key: str | None = None, require_websocket_session: bool = True,
-                 guard: object = None) -> None:
+                 guard: object = None, policy: cookies.CookiePolicy | None = None) -> None:
         self.app = app
         self.manager = as_async(manager)
         self.guard = _flood.resolve_guard(guard, manager)
-        self.policy = cookies.CookiePolicy.from_settings(self.manager.settings)
+        self.policy = policy or cookies.CookiePolicy.from_settings(self.manager.settings)
         if scope_key is not None:
             self.scope_key = scope_key
         self.require_websocket_session = require_websocket_session
@@ -203,8 +212,7 @@ class SessionMiddleware:
         """
         if self.guard is None:
             return 0.0
-        sent = cookies.has_session_cookie(header_values(scope, b"cookie"),
-                                          self.manager.settings.cookie_name)
+        sent = cookies.has_session_cookie(header_values(scope, b"cookie"), self.policy.name)
         return await asyncio.to_thread(_flood.blocked_for, self.guard, client_of(scope),
                                        cookie_sent=sent)
 
@@ -235,8 +243,7 @@ class SessionMiddleware:
         except StoreError:
             await exchange.store_down()
             return
-        scope[self.scope_key] = session
-        scope[MANAGER_KEY] = self.manager
+        self.expose(scope, session, exchange)
         try:
             await self.app(scope, receive, exchange.wrapped_send)
         except StoreError:
@@ -252,8 +259,7 @@ class SessionMiddleware:
         A store outage or a locked-out address refuses the handshake even when
         anonymous sockets are allowed.
         """
-        value = cookies.read_session_cookie(header_values(scope, b"cookie"),
-                                            self.manager.settings.cookie_name)
+        value = cookies.read_session_cookie(header_values(scope, b"cookie"), self.policy.name)
         if not self._transport_ok(scope):
             return None, True
         try:
@@ -271,9 +277,13 @@ class SessionMiddleware:
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
             return
-        scope[self.scope_key] = session if session is not None else self.manager.new(mode="read")
-        scope[MANAGER_KEY] = self.manager
+        self.expose(scope, session if session is not None else self.manager.new(mode="read"))
         await self.app(scope, receive, send)
+
+    def expose(self, scope: Scope, session: Session, exchange: _Exchange | None = None) -> None:
+        """Put the session (and the manager) where the app finds them."""
+        scope[self.scope_key] = session
+        scope[MANAGER_KEY] = self.manager
 
 
 # ------------------------------------------------------------------ helpers

@@ -63,6 +63,7 @@ class CookiePolicy:
         domain: the ``Domain`` attribute, or ``None`` (host-only, the default).
         max_age: persistent-cookie lifetime in seconds, or ``None`` (a
             browser-session cookie, the default).
+        partitioned: send ``Partitioned`` (CHIPS).
         clear_site_data: send ``Clear-Site-Data: "cookies"`` on logout.
         dev_http: ``unsafe_dev_http`` is on (plain http, loopback only).
     """
@@ -74,6 +75,7 @@ class CookiePolicy:
     path: str = "/"
     domain: str | None = None
     max_age: int | None = None
+    partitioned: bool = False
     clear_site_data: bool = True
     dev_http: bool = False
 
@@ -89,6 +91,7 @@ class CookiePolicy:
             path=settings.cookie_path,
             domain=settings.cookie_domain,
             max_age=int(max_age.total_seconds()) if max_age is not None else None,
+            partitioned=settings.cookie_partitioned,
             clear_site_data=settings.clear_site_data,
             dev_http=settings.unsafe_dev_http,
         )
@@ -106,6 +109,8 @@ def _attributes(policy: CookiePolicy) -> list[str]:
     if policy.http_only:
         parts.append("HttpOnly")
     parts.append(f"SameSite={_SAME_SITE_TOKENS[policy.same_site]}")
+    if policy.partitioned:
+        parts.append("Partitioned")
     return parts
 
 
@@ -211,16 +216,21 @@ def session_headers(policy: CookiePolicy, session: Session | None, *, cookie_sen
     Args:
         policy: the cookie policy.
         session: the request's session (``None`` if none was opened).
-        cookie_sent: the request carried a cookie with the session's name,
-            so the response depends on it even if the app never looked.
+        cookie_sent: treat the response as depending on the session because
+            the request carried its cookie (plain ASGI/WSGI, where the app may
+            read the session without marking it accessed); Flask, Starlette
+            and Django pass ``False``: their accessors mark it accessed.
         now: the manager's clock, to cap a persistent cookie's ``Max-Age``
             at the remaining absolute lifetime.
 
     Returns:
         ``(name, value)`` pairs: ``Set-Cookie`` (new, rotated or forwarded
         ID) or the deletion cookie plus ``Clear-Site-Data`` (ended), then
-        ``Vary``/``Cache-Control`` whenever the session was read, set or
-        presented — including refresh-only and membership-test-only paths.
+        ``Vary``/``Cache-Control`` whenever a cookie is sent, the session was
+        accessed (read, written or obtained — a bare ``in`` counts) or
+        ``cookie_sent`` — so refresh-only and membership-test-only paths are
+        covered, and a response that never touched the session (a static
+        file) keeps its own caching headers.
     """
     headers: list[tuple[str, str]] = []
     if session is not None and session.ended:
@@ -233,7 +243,7 @@ def session_headers(policy: CookiePolicy, session: Session | None, *, cookie_sen
             remaining = int(session.meta.absolute - now)
         headers.append(("Set-Cookie",
                         set_cookie_header(policy, session.cookie_value, max_age=remaining)))
-    touched = session is not None and (session.accessed or not session.is_new)
+    touched = session is not None and session.accessed
     if headers or cookie_sent or touched:
         headers.extend(cache_headers())
     return headers

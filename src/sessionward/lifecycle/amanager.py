@@ -43,7 +43,9 @@ class SyncSessionManager(Protocol):
             ) -> Session: ...
     def load(self, cookie_value: object, *, client: ClientInfo | None = ...,
              mode: OpenMode | None = ...) -> Session | None: ...
-    def save(self, session: Session) -> None: ...
+    def save(self, session: Session, *, create_empty: bool = ...) -> None: ...
+    def set_expiry(self, session: Session, *, idle: timedelta | None = ...,
+                   at: float | None = ...) -> None: ...
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any: ...
     def release(self, session: Session) -> None: ...
     def login(self, session: Session, user: str, *, level: int = ..., pending: bool = ...,
@@ -109,8 +111,12 @@ class AsyncSessionManager:
                    mode: OpenMode | None = None) -> Session | None:
         return await asyncio.to_thread(self.sync.load, cookie_value, client=client, mode=mode)
 
-    async def save(self, session: Session) -> None:
-        await asyncio.to_thread(self.sync.save, session)
+    async def save(self, session: Session, *, create_empty: bool = False) -> None:
+        await asyncio.to_thread(self.sync.save, session, create_empty=create_empty)
+
+    async def set_expiry(self, session: Session, *, idle: timedelta | None = None,
+                         at: float | None = None) -> None:
+        await asyncio.to_thread(self.sync.set_expiry, session, idle=idle, at=at)
 
     async def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         return await asyncio.to_thread(self.sync.update, session, key, fn)

@@ -37,7 +37,7 @@ from ..core.errors import ConfigurationError, InvalidReason, ReauthenticationReq
 from ..core.keys import KeyRing, load_keyring
 from ..core.record import SessionMeta
 from ..stores.base import SessionStore
-from . import inventory, loader, update, writer
+from . import expiry, inventory, loader, update, writer
 from .context import BindingCallable, Revalidator, Runtime
 from .lease import Lease
 from .sealer import Opened, RecordSealer
@@ -222,10 +222,12 @@ class SessionManager:
             self._leases[id(session)] = lease
         return session
 
-    def save(self, session: Session) -> None:
+    def save(self, session: Session, *, create_empty: bool = False) -> None:
         """Persist the session if it changed (a read-only request writes nothing).
 
-        A new session with no data stays unstored (lazy creation).
+        A new session with no data stays unstored (lazy creation), unless
+        ``create_empty`` (the app explicitly asked to store it, as Django's
+        ``request.session.save()`` does; a request alone never does).
 
         Raises:
             SessionReadOnlyError: opened in ``read`` mode.
@@ -235,7 +237,22 @@ class SessionManager:
             SessionTooLargeError: over ``max_record_bytes``; nothing written.
             TypeError: a value outside the codec's allowlist (names the key).
         """
-        writer.save(self.runtime, session)
+        writer.save(self.runtime, session, create_empty=create_empty)
+
+    def set_expiry(self, session: Session, *, idle: timedelta | None = None,
+                   at: float | None = None) -> None:
+        """A per-session expiry, enforced from the sealed metadata (Django's ``set_expiry``).
+
+        ``idle`` replaces the idle timeout of this session; ``at`` (POSIX
+        seconds) ends it at that time — never later than its absolute expiry.
+        ``None`` restores the setting.  The change is written at the next
+        :meth:`save`; an ``at`` already past ends the session now.
+
+        Raises:
+            ValueError: ``idle`` is not positive.
+            SessionGoneError: the session has ended.
+        """
+        expiry.apply(self.runtime, session, idle=idle, at=at)
 
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         """Atomic read-modify-write of one key, retried on conflict.
@@ -297,12 +314,13 @@ class SessionManager:
             raise ValueError("user must be a non-empty string")
         inventory.enforce_session_limit(self.runtime, user, session)
         if session.meta.user not in (None, user) or not keep_data:
-            session.data_snapshot().clear()
+            session.replace_data({})
         now = self.clock()
         meta = session.meta
         meta.user, meta.auth_level, meta.pending = user, level, pending
         meta.auth_time = now if fresh else None
         meta.absolute = now + self.settings.absolute_timeout.total_seconds()
+        meta.extra.pop(expiry.POLICY_ABSOLUTE, None)
         meta.elevated_until = None
         self._reissue(session, reason="login")
         self.emit("login", key=session.storage_key, user=user, client=session.client,

@@ -18,7 +18,7 @@ The raw ID is private and never appears in ``repr``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any, Protocol, overload
 
@@ -233,6 +233,23 @@ class Session(MutableMapping[str, Any]):
     def data_snapshot(self) -> dict[str, Any]:
         """The data dict itself (for the manager and integrations)."""
         return self._data
+
+    def replace_data(self, values: Mapping[str, Any]) -> None:
+        """Replace the data in place, as the manager does (merge, login, logout).
+
+        Uses ``dict``'s own methods so a tracking storage (an integration's
+        ``SessionDict``) does not count the manager's work as the app's.
+        """
+        dict.clear(self._data)
+        dict.update(self._data, values)
+
+    def use_storage(self, storage: dict[str, Any]) -> None:
+        """Keep the data in ``storage`` from now on (already holding it).
+
+        Flask and Starlette hand the app a real ``dict`` subclass; it becomes
+        the one place the data lives, so both views always agree.
+        """
+        self._data = storage
 
     @property
     def loaded_json(self) -> bytes | None:

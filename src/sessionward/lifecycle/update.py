@@ -131,5 +131,4 @@ def _keep_local_changes(session: Session, stored_data: dict[str, Any],
     local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
     for gone in deleted:
         local.pop(gone, None)
-    session.data_snapshot().clear()
-    session.data_snapshot().update(local)
+    session.replace_data(local)

@@ -48,7 +48,7 @@ def data_json_of(session: Session) -> bytes:
     return codec.dumps(codec.encode_data(session.data_snapshot()))
 
 
-def save(rt: Runtime, session: Session) -> None:
+def save(rt: Runtime, session: Session, *, create_empty: bool = False) -> None:
     """:meth:`SessionManager.save` (its docstring is the contract)."""
     if session.mode == "read":
         raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
@@ -56,7 +56,7 @@ def save(rt: Runtime, session: Session) -> None:
         raise SessionGoneError(ENDED)
     data_json = data_json_of(session)
     if session.is_new:
-        if session.data_snapshot() or session.meta.user is not None:
+        if session.data_snapshot() or session.meta.user is not None or create_empty:
             create(rt, session, data_json)
         return
     if data_json == session.loaded_json and not session.meta_dirty:
@@ -174,9 +174,7 @@ def merge(rt: Runtime, session: Session, ours_json: bytes) -> bytes:
         session.meta = theirs.meta
     session.version = theirs.stored.version
     session._data_json = theirs.data_json
-    data = session.data_snapshot()
-    data.clear()
-    data.update(codec.decode_data(codec.loads(merged)))
+    session.replace_data(codec.decode_data(codec.loads(merged)))
     rt.emit("merged", key=session.storage_key, user=session.user)
     return merged
 
@@ -235,4 +233,4 @@ def end(rt: Runtime, session: Session, event: str, *, reason: str = "") -> None:
         rt.emit(event, key=session.storage_key, user=session.user, client=session.client,
                 reason=reason)
     session.ended = True
-    session.data_snapshot().clear()
+    session.replace_data({})

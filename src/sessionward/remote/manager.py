@@ -156,9 +156,7 @@ class RemoteSessionManager(RemoteInventory):
     def _apply(self, session: Session, view: dict[str, Any]) -> None:
         """Update ``session`` in place from a daemon view."""
         session.meta = meta_from(view)
-        data = session.data_snapshot()
-        data.clear()
-        data.update(codec.decode_data(view["data"]))
+        session.replace_data(codec.decode_data(view["data"]))
         session.bind_identity(None, view["cookie"], view["handle"], view["version"])
         session.mark_stored(codec.dumps(view.get("base", view["data"])))
         session.cookie_changed = session.cookie_changed or bool(view["cookie_changed"])
@@ -237,8 +235,25 @@ class RemoteSessionManager(RemoteInventory):
         if conn is not None:
             self._pool.put(conn)
 
-    def save(self, session: Session) -> None:
+    def set_expiry(self, session: Session, *, idle: timedelta | None = None,
+                   at: float | None = None) -> None:
+        """Not available through the daemon (its protocol has no command for it yet).
+
+        Raises:
+            ConfigurationError: always, unless both arguments are ``None``
+                (restoring the default is a no-op here).
+        """
+        if idle is None and at is None:
+            return
+        raise ConfigurationError(
+            "a per-session expiry (set_expiry) needs an embedded SessionManager: the daemon "
+            "protocol has no command for it yet; use idle_timeout/absolute_timeout instead")
+
+    def save(self, session: Session, *, create_empty: bool = False) -> None:
         """Persist the session if it changed (the daemon merges; never last-write-wins).
+
+        ``create_empty`` is accepted for interface parity but has no effect: the
+        daemon's ``create`` stores nothing for empty data (lazy creation).
 
         Raises:
             SessionReadOnlyError, SessionGoneError, SessionConflictError,
@@ -252,6 +267,8 @@ class RemoteSessionManager(RemoteInventory):
             raise SessionGoneError("this session has ended (logout, revoke or login elsewhere)")
         data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
         if session.is_new:
+            # create_empty is not available through the daemon: its create
+            # command stores nothing for empty data (lazy creation, PROTOCOL.md).
             if session.data_snapshot():
                 view = self._call("create", data=codec.loads(data_json),
                                   client=client_doc(session.client))
@@ -310,10 +327,11 @@ class RemoteSessionManager(RemoteInventory):
         """Adopt the stored data, keeping this request's other unsaved changes."""
         pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
         self._apply(session, view)
-        local = session.data_snapshot()
+        local = dict(session.data_snapshot())
         local.update(codec.decode_data({k: v for k, v in pending.items() if k != key}))
         for gone in deleted - {key}:
             local.pop(gone, None)
+        session.replace_data(local)
 
     @contextmanager
     def open(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -411,7 +429,7 @@ class RemoteSessionManager(RemoteInventory):
         session.lock_token = None
         self._unpin(session)
         session.ended = True
-        session.data_snapshot().clear()
+        session.replace_data({})
 
 
     def close(self) -> None:

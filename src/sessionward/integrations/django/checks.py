@@ -9,6 +9,7 @@ from django.core import checks
 
 from ...admin.checks import settings_findings
 from ...core.errors import ConfigurationError
+from . import cookie
 from .backend import settings_from_django
 
 ENGINE = "sessionward.integrations.django.backend"
@@ -26,10 +27,22 @@ def sessionward_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.
     for f in settings_findings(conf):
         kind = checks.Error if f.severity == "error" else checks.Warning
         out.append(kind(f"{f.title}: {f.message}", hint=f.fix, id=f"sessionward.{f.id}"))
-    if getattr(settings, "SESSION_COOKIE_NAME", None) != conf.cookie_name:
+    try:
+        policy = cookie.cookie_policy(conf)
+    except ConfigurationError as exc:
+        return [*out, checks.Error(str(exc), id="sessionward.E003",
+                                   hint="fix or remove that SESSION_COOKIE_* setting")]
+    if getattr(settings, "SESSION_COOKIE_NAME", None) != policy.name:
         out.append(checks.Error(
             "SESSION_COOKIE_NAME differs from SESSIONWARD['cookie_name']",
-            hint=f"set SESSION_COOKIE_NAME = {conf.cookie_name!r}", id="sessionward.E001"))
+            hint=f"set SESSION_COOKIE_NAME = {policy.name!r}", id="sessionward.E001"))
+    if cookie.explicit("SESSION_COOKIE_AGE"):
+        out.append(checks.Warning(
+            "SESSION_COOKIE_AGE is not used: sessions end after sessionward's idle timeout "
+            f"({int(conf.idle_timeout.total_seconds())} s) and absolute timeout "
+            f"({int(conf.absolute_timeout.total_seconds())} s)",
+            hint="set SESSIONWARD['idle_timeout_seconds'] / ['absolute_timeout_seconds'] "
+                 "and remove SESSION_COOKIE_AGE", id="sessionward.W103"))
     return out
 
 
