@@ -21,15 +21,26 @@ from .record import TOMBSTONE
 from .session import Session
 
 if TYPE_CHECKING:
+    from .keys import Key
     from .manager import SessionManager
 
 _jitter = random.SystemRandom()
 
 
-def create(mgr: SessionManager, session: Session, data_json: bytes) -> None:
+def create(mgr: SessionManager, session: Session, data_json: bytes, *,
+           reserved: tuple[str, Key] | None = None) -> None:
+    """Store a new record under a fresh ID (or a daemon-``reserved`` one: the
+    ID and its issuing key from ``daemon/reserved.py``); never overwrites.
+
+    Raises:
+        SessionExistsError: the ID is taken (the store's atomic create).
+    """
     now = mgr.clock()
     session.meta.last_seen = now
-    skey = mgr._bind_new_id(session)
+    if reserved is None:
+        skey = mgr._bind_new_id(session)
+    else:
+        skey = mgr._bind_new_id(session, reserved[1], session_id=reserved[0])
     blob = mgr.sealer.seal(skey, session.meta, data_json)
     user_key = mgr.user_key(session.meta.user) if session.meta.user else None
     stored = mgr.store.create(skey, blob, expires_at=store_expiry(session.meta, now),

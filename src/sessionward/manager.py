@@ -187,9 +187,12 @@ class SessionManager:
         """The per-user index key of ``user`` under ``key`` (default: active)."""
         return ids.user_key(user, key or self.keyring.active)
 
-    def _bind_new_id(self, session: Session, key: Key | None = None) -> str:
+    def _bind_new_id(self, session: Session, key: Key | None = None, *,
+                     session_id: str | None = None) -> str:
+        # ``session_id`` is only ever a daemon-reserved ID (daemon/reserved.py),
+        # never a client-supplied one.
         key = key or self.keyring.active
-        session_id = ids.new_session_id()
+        session_id = session_id or ids.new_session_id()
         skey = ids.storage_key(session_id, key)
         session._bind(session_id, ids.cookie_value(session_id, key), skey, 0)
         session.cookie_changed = True

@@ -34,6 +34,7 @@ from .. import __version__, codec, ids
 from ..admin import Admin
 from ..client import ClientInfo
 from ..errors import LockLostError, ProtocolError, SessionGoneError
+from ..keys import Key
 from ..manager import SessionManager
 from ..record import LIVE, TOMBSTONE, SessionMeta
 from ..session import Session
@@ -55,6 +56,9 @@ class Connection:
     """Sealed metadata of sessions this connection just loaded or saved, by
     storage key: ``(version, meta, when)``.  Lets ``save`` skip re-opening the
     record; see :func:`remember`."""
+    reservations: dict[str, tuple[str, Key, float]] = field(default_factory=dict)
+    """Reserved, never-stored IDs by reservation secret: ``(id, key, deadline)``
+    (see :mod:`sessionward.daemon.reserved`)."""
 
 
 RECENT_PER_CONNECTION = 32
@@ -450,3 +454,10 @@ def release_all(ctx: Context, conn: Connection) -> None:
     for session in list(conn.leases.values()):
         ctx.manager.release(session)
     conn.leases.clear()
+
+
+# Reserved IDs and the per-request reset (PHP): a module of their own that
+# builds on this one, registered here so the tables stay the one lookup.
+from . import reserved  # noqa: E402
+
+APP_HANDLERS.update(reserved.APP_HANDLERS)
