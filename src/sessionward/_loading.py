@@ -35,6 +35,10 @@ def load_exclusive(mgr: SessionManager, session_id: str, key: Key, skey: str,
             fresh_id, fresh_key = session._id or "", mgr.keyring.by_id[session.meta.issuer]
             session = load_id(mgr, fresh_id, fresh_key, session.storage_key or "", client,
                                     "exclusive", forwarded=True)
+            if session is not None:
+                # The reload is a plain load of the successor: the client still
+                # holds the old cookie and must be sent the new one.
+                session.cookie_changed = True
     except BaseException:
         lease.release()
         raise
