@@ -84,6 +84,11 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     private ?\stdClass $successor = null;
     /** @var array{0: string, 1: array<string, mixed>}|null rotation command for the next regenerate */
     private ?array $pendingRotation = null;
+    /** A failure of create_sid/validateId, raised by the read() that follows (see deferred()). */
+    private ?SessionwardException $failure = null;
+
+    /** Returned by a failed create_sid; never stored, never sent (read() throws first). */
+    private const UNUSABLE_ID = '00000000000000000000000000000000000000000000000000000000000000000';
 
     /**
      * @param array<string, mixed> $options
@@ -157,6 +162,16 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function read(string $id): string|false
     {
+        if ($this->failure !== null) {
+            $failure = $this->failure;
+            $this->failure = null;
+            $this->withdrawCookie();
+            $this->forget();
+            if ($failure instanceof UnavailableException && $this->onUnavailable === '503') {
+                self::respondUnavailable();
+            }
+            throw $failure;
+        }
         if ($id === $this->phpId && ($this->view !== null || isset($this->reserved[$id]))) {
             return $this->readPayload ?? serialize([]);
         }
@@ -269,7 +284,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function create_sid(): string
     {
-        return $this->guard(function (): string {
+        return $this->deferred(self::UNUSABLE_ID, function (): string {
             if ($this->successor !== null) {
                 $view = $this->successor;
                 $this->successor = null;
@@ -309,7 +324,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         if ($cookie === null) {
             return false;
         }
-        return $this->guard(function () use ($id, $cookie): bool {
+        return $this->deferred(true, function () use ($id, $cookie): bool {
             $readOnly = $this->readOnlyOption || $this->readAndClose();
             $view = $this->load($cookie, $readOnly);
             if ($view === null) {
@@ -324,6 +339,33 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             $this->readOnly = $readOnly;
             return true;
         });
+    }
+
+    /**
+     * Run `$fn`; a SessionwardException is kept for read() and `$fallback` returned.
+     *
+     * Why: an exception thrown from create_sid or validateId does not leave
+     * session_start() as it is — ext/session then calls create_sid again
+     * (or finds no ID) and throws its own Error ("Session id must be a
+     * string") with ours buried as `previous`. read() comes next in every
+     * path (session_start, session_regenerate_id), and an exception thrown
+     * there propagates unchanged, so the failure is raised there instead.
+     * The fallback ID is never used: read() throws before anything is read
+     * or written, and withdraws the cookie PHP queued for it.
+     *
+     * @template T
+     * @param T $fallback
+     * @param callable(): T $fn
+     * @return T
+     */
+    private function deferred(mixed $fallback, callable $fn): mixed
+    {
+        try {
+            return $fn();
+        } catch (SessionwardException $exc) {
+            $this->failure ??= $exc;
+            return $fallback;
+        }
     }
 
     public function updateTimestamp(string $id, string $data): bool
@@ -522,7 +564,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     /** Whether the session call in progress comes from `$function` (ext/session's own frames). */
     private function inside(string $function): bool
     {
-        foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS, 6) as $frame) {
+        foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS, 16) as $frame) {
             if (!isset($frame['class']) && $frame['function'] === $function) {
                 return true;
             }
@@ -533,7 +575,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     /** session_start(['read_and_close' => true]) in progress: load without a lock. */
     private function readAndClose(): bool
     {
-        foreach (debug_backtrace(0, 6) as $frame) {
+        foreach (debug_backtrace(0, 16) as $frame) {
             if (!isset($frame['class']) && $frame['function'] === 'session_start') {
                 $options = $frame['args'][0] ?? [];
                 return is_array($options) && !empty($options['read_and_close']);

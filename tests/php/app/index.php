@@ -69,6 +69,15 @@ function handle(string $route, ?Sessionward\Session $sw): never
     switch ($route) {
         case '/anon':
             answer(['ok' => true, 'id_len' => strlen(session_id())]);
+        case '/anon-sent':
+            // The headers (with the reserved ID's cookie) leave before the
+            // script ends; nothing is stored.
+            echo json_encode(['ok' => true]);
+            while (ob_get_level() > 0) {
+                ob_end_flush();
+            }
+            flush();
+            exit;
         case '/read':
             answer(['ok' => true, 'session' => $_SESSION]);
         case '/get':
