@@ -545,8 +545,14 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         }
     }
 
+    /** The `client` object (ip, user_agent) for binding and "your devices"; `{}` in php-cli. */
+    private function clientInfo(): \stdClass
+    {
+        return (object) $this->clientFields();
+    }
+
     /** @return array<string, string> */
-    private function clientInfo(): array
+    private function clientFields(): array
     {
         $info = [];
         if (isset($_SERVER['REMOTE_ADDR']) && is_string($_SERVER['REMOTE_ADDR'])) {
