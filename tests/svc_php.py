@@ -203,7 +203,8 @@ http {{
 
 
 def run_php(script: Path, *args: str, ini: dict[str, str] | None = None,
-            env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a PHP CLI script with assertions on (``zend.assertions=1``, exceptions)."""
     require_php()
     flags = ["-d", "zend.assertions=1", "-d", "assert.exception=1", "-d", "display_errors=stderr"]

@@ -19,8 +19,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from svc_daemon import DaemonProcess
 from svc_php import PhpStack, require_php
+
+from svc_daemon import DaemonProcess
 
 COOKIE = "PHPSESSID"
 START_TIME = 1_900_000_000.0

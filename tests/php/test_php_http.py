@@ -38,7 +38,7 @@ class TestLazyAndStrict:
         assert site.live_sessions() == before
 
     def test_first_write_stores_under_the_issued_id(self, site: Site, browser: Browser) -> None:
-        """The cookie PHP sends is daemon-issued, in PHP's alphabet, and maps to the daemon cookie."""
+        """PHP's cookie is daemon-issued, in PHP's alphabet, and maps to the daemon cookie."""
         browser.json("/set", a="1")
         assert browser.sid is not None and PHP_ID.fullmatch(browser.sid)
         reply = site.daemon.client().call("load", cookie=php_to_cookie(browser.sid))

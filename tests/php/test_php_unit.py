@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from svc_daemon import DaemonProcess
 from svc_php import CLIENT_DIR, run_php
+
+from svc_daemon import DaemonProcess
 
 pytestmark = pytest.mark.php
 

@@ -19,10 +19,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from php.conftest import Browser, Site, php_to_cookie
 from sessionward.remote import RemoteSessionManager
 
 from integrations.harness import serve_wsgi
-from php.conftest import Browser, Site, php_to_cookie
 
 pytestmark = [pytest.mark.daemon, pytest.mark.php]
 
