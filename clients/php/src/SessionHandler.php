@@ -137,10 +137,13 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function open(string $path, string $name): bool
     {
-        if (!$this->resetQueued) {
-            // First use in this request: release what a dead earlier request
-            // left on this worker's persistent connection (sent with the next
-            // command, no extra round trip).
+        if (!$this->resetQueued && $this->mode === self::LEASE) {
+            // First use in this request: release the leases a dead earlier
+            // request (a fatal error skips destructors) left on this worker's
+            // persistent connection (sent with the next command, no extra
+            // round trip). Lock-free mode holds no lease, and the reservations
+            // of a dead request are harmless (bounded per connection, their
+            // secrets died with it), so it saves the daemon this command.
             $this->client->queue('reset');
             $this->resetQueued = true;
         }
