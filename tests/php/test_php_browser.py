@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from svc_daemon import DaemonProcess
 from svc_php import CLIENT_DIR, PhpStack
+
+from svc_daemon import DaemonProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.php, pytest.mark.daemon]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -136,8 +137,6 @@ class TestLogout:
         with ThreadPoolExecutor(1) as pool:
             slow = pool.submit(http.get, "/append", params={"h": "sw-opt", "sleep_ms": "1500"},
                                headers={"Cookie": f"PHPSESSID={sid}"})
-            import time
-
             time.sleep(0.5)  # ordering only: let the slow request load first
             browser.json("/logout", h="sw-opt")
             late = slow.result()
@@ -198,9 +197,7 @@ class TestConcurrency:
         browser.json("/set", a="1")
         headers = {"Cookie": f"PHPSESSID={browser.sid}"}
         with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(http.get, "/append", params={"sleep_ms": "3000"}, headers=headers)
-            import time
-
+            slow = pool.submit(http.get, "/append", params={"sleep_ms": "4000"}, headers=headers)
             time.sleep(0.5)  # ordering only
             read = http.get("/read", headers=headers)
             assert not slow.done()  # answered while the lease is still held
