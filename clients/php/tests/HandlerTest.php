@@ -153,3 +153,51 @@ function test_gc_deletes_nothing(): void
     session_write_close();
     assert(sw_stored($id) === ['a' => 1]);
 }
+
+function test_tokens_consumed_exactly_once(): void
+{
+    $handler = sw_start();
+    $tokens = (new Session($handler))->tokens();
+    $token = $tokens->issue('reset', 'zoe', 600, ['n' => 1]);
+    assert(strlen($token) === 43);
+    assert($tokens->consume('other-purpose', $token) === null, 'another purpose does not consume');
+    $grant = $tokens->consume('reset', $token);
+    assert($grant !== null && $grant['subject'] === 'zoe' && $grant['data'] === ['n' => 1]);
+    assert($tokens->consume('reset', $token) === null, 'second use refused');
+    assert($tokens->consume('reset', str_repeat('x', 200)) === null);
+    session_write_close();
+}
+
+function test_throttle_locks_after_failures(): void
+{
+    $handler = sw_start();
+    $gate = (new Session($handler))->throttle('login', ['attempts' => 3, 'initial' => 30]);
+    $user = 'thr-' . bin2hex(random_bytes(4));
+    assert($gate->check($user) === 0.0);
+    $gate->hit($user);
+    $gate->hit($user);
+    assert($gate->hit($user) > 0, 'the third failure locks');
+    $exc = expect_throws(Sessionward\Exception\ThrottledException::class, fn () => $gate->require($user));
+    assert($exc->retryAfter > 0);
+    assert($gate->reset($user) === true && $gate->check($user) === 0.0);
+    session_write_close();
+}
+
+function test_elevate_and_recent_auth(): void
+{
+    $handler = sw_start();
+    $sw = new Session($handler);
+    expect_throws(Sessionward\Exception\ReauthenticationRequiredException::class, fn () => $sw->requireRecentAuth(300));
+    $_SESSION['x'] = 1;
+    $sw->login('yan');
+    $sw->requireRecentAuth(300);
+    $before = session_id();
+    $sw->elevate(120);
+    assert(session_id() !== $before && $sw->isElevated());
+    assert(sw_stored($before) === null, 'step-up rotated the ID');
+    $handle = $sw->handle();
+    assert(is_string($handle) && strlen($handle) === 64);
+    $devices = $sw->sessionsOf();
+    assert(count($devices) === 1 && $devices[0]['current'] === true);
+    session_write_close();
+}
