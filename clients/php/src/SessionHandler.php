@@ -137,6 +137,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function open(string $path, string $name): bool
     {
+        $this->failure = null; // a failure belongs to the open/.../read sequence it happened in
         if (!$this->resetQueued && $this->mode === self::LEASE) {
             // First use in this request: release the leases a dead earlier
             // request (a fatal error skips destructors) left on this worker's
@@ -317,7 +318,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function validateId(string $id): bool
     {
-        if (isset($this->issued[$id])) {
+        if (isset($this->issued[$id]) || $id === self::UNUSABLE_ID) {
             return false; // issued in this request: PHP asks whether it collides
         }
         if ($id === $this->phpId && isset($this->view->lease)) {
