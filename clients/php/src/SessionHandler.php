@@ -153,7 +153,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function close(): bool
     {
-        if ($this->inside('session_regenerate_id')) {
+        if (Runtime::inside('session_regenerate_id')) {
             return true; // keep the lease: the rotation in create_sid is fenced by it
         }
         $lease = $this->view->lease ?? null;
@@ -169,10 +169,10 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         if ($this->failure !== null) {
             $failure = $this->failure;
             $this->failure = null;
-            $this->withdrawCookie();
+            Runtime::withdrawCookie();
             $this->forget();
             if ($failure instanceof UnavailableException && $this->onUnavailable === '503') {
-                self::respondUnavailable();
+                Runtime::respondUnavailable();
             }
             throw $failure;
         }
@@ -250,7 +250,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             $fields = $this->state() + ['data' => Codec::merge($values, $this->viewData())];
             $lease = $this->view->lease ?? null;
             $after = [];
-            if ($lease !== null && !$this->inside('session_regenerate_id')) {
+            if ($lease !== null && !Runtime::inside('session_regenerate_id')) {
                 $after[] = ['command' => 'unlock', 'lease' => $lease]; // same round trip
             }
             $view = $this->client->call('save', $fields, $after);
@@ -264,7 +264,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
 
     public function destroy(string $id): bool
     {
-        if ($this->inside('session_regenerate_id')) {
+        if (Runtime::inside('session_regenerate_id')) {
             return true; // regenerate(true): the rotation in create_sid kills the old ID
         }
         if ($id === $this->phpId && $this->view !== null) {
@@ -294,7 +294,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
                 $this->successor = null;
                 return $this->adoptIssued($view);
             }
-            if ($this->inside('session_regenerate_id')) {
+            if (Runtime::inside('session_regenerate_id')) {
                 $view = $this->rotate();
                 if ($view !== null) {
                     return $this->adoptIssued($view);
@@ -305,7 +305,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
                 ?? throw new SessionwardException('the daemon issued a cookie of an unknown shape', 'protocol');
             $this->reserved[$id] = (string) $reply->reservation;
             $this->issued[$id] = true;
-            if (!$this->inside('session_create_id')) {
+            if (!Runtime::inside('session_create_id')) {
                 $this->forget();
                 $this->phpId = $id;
                 $this->readPayload = serialize([]);
@@ -329,7 +329,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             return false;
         }
         return $this->deferred(true, function () use ($id, $cookie): bool {
-            $readOnly = $this->readOnlyOption || $this->readAndClose();
+            $readOnly = $this->readOnlyOption || Runtime::readAndClose();
             $view = $this->load($cookie, $readOnly);
             if ($view === null) {
                 return false;
@@ -375,7 +375,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     public function updateTimestamp(string $id, string $data): bool
     {
         if ($id === $this->phpId && $this->view === null) {
-            $this->withdrawCookie(); // unchanged and empty: nothing stored, no cookie
+            Runtime::withdrawCookie(); // unchanged and empty: nothing stored, no cookie
         }
         return true; // a stored session: the load already extended its idle time
     }
@@ -412,7 +412,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
      */
     public function state(): array
     {
-        $fields = ['client' => $this->clientInfo()];
+        $fields = ['client' => Runtime::clientInfo()];
         if ($this->view === null) {
             return $fields;
         }
@@ -445,9 +445,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     private function load(string $cookie, bool $readOnly): ?\stdClass
     {
         if ($this->mode === self::LEASE && !$readOnly) {
-            $reply = $this->client->call('lock', ['cookie' => $cookie, 'client' => $this->clientInfo()]);
+            $reply = $this->client->call('lock', ['cookie' => $cookie, 'client' => Runtime::clientInfo()]);
         } else {
-            $reply = $this->client->call('load', ['cookie' => $cookie, 'client' => $this->clientInfo(),
+            $reply = $this->client->call('load', ['cookie' => $cookie, 'client' => Runtime::clientInfo(),
                 'mode' => $readOnly ? 'read' : 'optimistic']);
         }
         $session = $reply->session ?? null;
@@ -496,7 +496,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     private function createReserved(string $id, array $values): bool
     {
         if ($values === []) {
-            $this->withdrawCookie();
+            Runtime::withdrawCookie();
             return true;
         }
         $secret = $this->reserved[$id]
@@ -504,7 +504,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         return $this->guard(function () use ($id, $secret, $values): bool {
             unset($this->reserved[$id]);
             $view = $this->client->call('create', ['data' => Codec::merge($values, new \stdClass()),
-                'reservation' => $secret, 'client' => $this->clientInfo()]);
+                'reservation' => $secret, 'client' => Runtime::clientInfo()]);
             $this->adopt($view, $id);
             return true;
         });
@@ -516,82 +516,6 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
         $this->phpId = null;
         $this->readPayload = null;
         $this->readOnly = false;
-    }
-
-    /**
-     * Withdraw the session cookie PHP queued at session_start() for an ID
-     * that was never stored (lazy creation: no record, no cookie). Only
-     * possible while the headers are unsent; otherwise the cookie names an
-     * ID the daemon does not know, which the next request replaces (strict).
-     */
-    private function withdrawCookie(): void
-    {
-        if (headers_sent()) {
-            return;
-        }
-        $prefix = 'set-cookie: ' . strtolower(session_name()) . '=';
-        $keep = [];
-        $ours = false;
-        foreach (headers_list() as $header) {
-            if (str_starts_with(strtolower($header), 'set-cookie:')) {
-                if (str_starts_with(strtolower((string) preg_replace('/^set-cookie:\s*/i', 'set-cookie: ', $header)), $prefix)) {
-                    $ours = true;
-                } else {
-                    $keep[] = $header;
-                }
-            }
-        }
-        if ($ours) {
-            header_remove('Set-Cookie');
-            foreach ($keep as $header) {
-                header($header, false);
-            }
-        }
-    }
-
-    /** The `client` object (ip, user_agent) for binding and "your devices"; `{}` in php-cli. */
-    private function clientInfo(): \stdClass
-    {
-        return (object) $this->clientFields();
-    }
-
-    /** @return array<string, string> */
-    private function clientFields(): array
-    {
-        $info = [];
-        if (isset($_SERVER['REMOTE_ADDR']) && is_string($_SERVER['REMOTE_ADDR'])) {
-            $info['ip'] = substr($_SERVER['REMOTE_ADDR'], 0, 64);
-        }
-        if (isset($_SERVER['HTTP_USER_AGENT']) && is_string($_SERVER['HTTP_USER_AGENT'])) {
-            $ua = substr($_SERVER['HTTP_USER_AGENT'], 0, 512);
-            if (preg_match('//u', $ua) === 1) {
-                $info['user_agent'] = $ua;
-            }
-        }
-        return $info;
-    }
-
-    /** Whether the session call in progress comes from `$function` (ext/session's own frames). */
-    private function inside(string $function): bool
-    {
-        foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS, 16) as $frame) {
-            if (!isset($frame['class']) && $frame['function'] === $function) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** session_start(['read_and_close' => true]) in progress: load without a lock. */
-    private function readAndClose(): bool
-    {
-        foreach (debug_backtrace(0, 16) as $frame) {
-            if (!isset($frame['class']) && $frame['function'] === 'session_start') {
-                $options = $frame['args'][0] ?? [];
-                return is_array($options) && !empty($options['read_and_close']);
-            }
-        }
-        return false;
     }
 
     /**
@@ -607,7 +531,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
             return $fn();
         } catch (UnavailableException $exc) {
             if ($this->onUnavailable === '503') {
-                self::respondUnavailable();
+                Runtime::respondUnavailable();
             }
             throw $exc;
         }
@@ -616,14 +540,6 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionIdInterf
     /** Answer 503 with Retry-After and end the request (option `unavailable => 503`). */
     public static function respondUnavailable(int $retryAfter = 5): never
     {
-        if (!headers_sent()) {
-            header_remove('Set-Cookie');
-            http_response_code(503);
-            header('Retry-After: ' . $retryAfter);
-            header('Content-Type: text/plain; charset=utf-8');
-            header('Cache-Control: no-store');
-        }
-        echo "Service temporarily unavailable (session service down). Please retry shortly.\n";
-        exit(1);
+        Runtime::respondUnavailable($retryAfter);
     }
 }
