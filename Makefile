@@ -19,20 +19,28 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Real services the tests start on loopback: redis-server/redis-cli (single node and a
-# 3-master cluster) and Debian's chromium for the browser tests.  Installed when missing.
+# 3-master cluster), Debian's chromium for the browser tests, and php-cli, php-fpm,
+# nginx and php-redis (phpredis, for the PHP benchmark) for the PHP client's tests.
+# Installed when missing; apt waits for another engineer's dpkg lock instead of failing.
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
+	ls /usr/sbin/php-fpm* >/dev/null 2>&1 || missing="$$missing php-fpm"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	php -m 2>/dev/null | grep -qx redis || missing="$$missing php-redis"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	  $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
-	@# Debian's redis-server package starts a system instance; the tests never use it.
+	@# Debian's redis-server, php-fpm and nginx packages may start system instances; the
+	@# tests never use them (they run their own on free ports, in temporary directories).
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v chromium >/dev/null \
-	  || { echo "system dependencies missing (redis-server, redis-cli, chromium)"; exit 1; }
+	  && command -v php >/dev/null && ls /usr/sbin/php-fpm* >/dev/null 2>&1 && [ -x /usr/sbin/nginx ] \
+	  || { echo "system dependencies missing (redis-server, redis-cli, chromium, php-cli, php-fpm, nginx)"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

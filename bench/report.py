@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.php import section as php_section
 from bench.report_contention import contention_section, modes_section, plot_contention
 from bench.targets import TARGETS
 
@@ -39,6 +40,7 @@ def write(out: Path, results: list[dict[str, Any]], meta: dict[str, Any]) -> Pat
         _memory_section(results),
         modes_section(by_name),
         contention_section(by_name),
+        php_section(by_name),
         _unavailable_section(results),
         _plots_section(plots),
     ]

@@ -27,6 +27,7 @@ WORKLOADS: dict[str, str] = {
     "scale_sw": "bench.scale:scale_sw_workload",
     "scale_django_file": "bench.scale:scale_django_file_workload",
     "scale_django_db": "bench.scale:scale_django_db_workload",
+    "php": "bench.php:php_workload",
 }
 
 

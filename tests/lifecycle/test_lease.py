@@ -89,3 +89,21 @@ def test_release_during_renewal_is_not_a_loss() -> None:
     assert lost == []
     final = mgr.load(session.cookie_value)
     assert final is not None and final["a"] == count
+
+
+def test_exclusive_load_after_periodic_rotation_flags_the_new_cookie() -> None:
+    """An exclusive load that follows a periodic rotation reports ``cookie_changed``, so
+    integrations send the successor's cookie (found through the PHP client, issue 17)."""
+    from sessionward.core.clock import FrozenClock
+
+    clock = FrozenClock()
+    mgr = SessionManager(MemoryStore(clock=clock), keyring=KeyRing.generate("t"), clock=clock)
+    session = mgr.new()
+    session["a"] = 1
+    mgr.save(session)
+    old = session.cookie_value
+    clock.advance(16 * 60)
+    loaded = mgr.load(old, mode="exclusive")
+    assert loaded is not None and loaded.cookie_value != old
+    assert loaded.cookie_changed is True
+    mgr.release(loaded)

@@ -3,6 +3,8 @@ lists every finding ID)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..admin import checks
@@ -64,13 +66,25 @@ def _render_human(found: list[Finding]) -> None:
     out.print(f"{errors} error(s), {len(found) - errors} warning(s)")
 
 
+def _php(php_ini: Path | None, fpm_pool: Path | None) -> list[Finding]:
+    from ..admin import php_ini as audit
+
+    return audit.audit(php_ini, fpm_pool, defaults=audit.compiled_defaults())
+
+
 @click.command("check")
+@click.option("--php-ini", type=click.Path(path_type=Path, dir_okay=False),
+              help="Audit this php.ini's session settings instead (SW-E1xx/SW-W1xx).")
+@click.option("--php-fpm-pool", type=click.Path(path_type=Path, dir_okay=False),
+              help="Audit this PHP-FPM pool file too (its php_value/php_admin_value win).")
 @json_option
 @pass_cli
 @click.pass_context
-def check_command(ctx: click.Context, cli: CliContext, as_json: bool) -> None:
-    """Audit the configuration; exit 3 when any error (SW-E...) is found."""
-    found = run(cli)
+def check_command(ctx: click.Context, cli: CliContext, php_ini: Path | None,
+                  php_fpm_pool: Path | None, as_json: bool) -> None:
+    """Audit the configuration (or a PHP deployment); exit 3 when any error (SW-E...) is found."""
+    php = php_ini is not None or php_fpm_pool is not None
+    found = _php(php_ini, php_fpm_pool) if php else run(cli)
     errors = sum(f.severity == "error" for f in found)
     if as_json:
         _render.emit_json({"findings": [f.to_dict() for f in found], "errors": errors,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..admin.service import Admin
+from ..core.keys import Key
 from ..core.record import LIVE, SessionMeta
 from ..lifecycle.manager import SessionManager
 from ..lifecycle.session import Session
@@ -32,6 +33,9 @@ class Connection:
     """Sealed metadata of sessions this connection just loaded or saved, by
     storage key: ``(version, meta, when)``.  Lets ``save`` skip re-opening the
     record; see :func:`remember`."""
+    reservations: dict[str, tuple[str, Key, float]] = field(default_factory=dict)
+    """Reserved, never-stored IDs by reservation secret: ``(id, key, deadline)``
+    (see :mod:`sessionward.daemon.reserved`)."""
 
 
 RECENT_PER_CONNECTION = 32
@@ -80,3 +84,10 @@ class Context:
 
 
 Handler = Callable[[Context, Connection, dict[str, Any]], Any]
+
+
+def release_all(ctx: Context, conn: Connection) -> None:
+    """Release every lease of a closing connection (or a ``reset``)."""
+    for session in list(conn.leases.values()):
+        ctx.manager.release(session)
+    conn.leases.clear()

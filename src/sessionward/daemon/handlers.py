@@ -16,7 +16,7 @@ from typing import Any
 from ..admin.service import Admin
 from ..core.errors import ProtocolError
 from ..protocol import schema
-from . import kv, sessions
+from . import kv, reserved, sessions
 from .context import Connection, Context, Handler
 
 # ------------------------------------------------------------ admin commands
@@ -49,6 +49,7 @@ def h_reload_keys(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
 
 APP_HANDLERS: dict[str, Handler] = {
     **sessions.HANDLERS, "tokens": kv.h_tokens, "throttle": kv.h_throttle,
+    **reserved.HANDLERS,  # reserve, reset, and create with a reservation (PHP)
 }
 ADMIN_HANDLERS: dict[str, Handler] = {
     "ping": sessions.h_ping, "describe": sessions.h_describe, "reload-keys": h_reload_keys,
@@ -68,10 +69,3 @@ def handler_for(role: str, command: str) -> Handler:
     if handler is None:
         raise ProtocolError("forbidden_command", "command not allowed for this role")
     return handler
-
-
-def release_all(ctx: Context, conn: Connection) -> None:
-    """Release every lease of a closing connection."""
-    for session in list(conn.leases.values()):
-        ctx.manager.release(session)
-    conn.leases.clear()

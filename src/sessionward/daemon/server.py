@@ -38,7 +38,7 @@ from ..stores import open_store
 from . import handlers
 from .auth import Authenticator
 from .config import DaemonConfig, load_keys, load_tokens, make_clock
-from .context import MAX_LEASES_PER_CONNECTION, Connection, Context
+from .context import MAX_LEASES_PER_CONNECTION, Connection, Context, release_all
 from .fsutil import PidFile, bind_unix_socket
 
 log = logging.getLogger("sessionward.daemon")
@@ -162,7 +162,7 @@ class Daemon:
         if conn.leases:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(RuntimeError):  # pool already shut down
-                await loop.run_in_executor(self._pool, handlers.release_all, self.ctx, conn)
+                await loop.run_in_executor(self._pool, release_all, self.ctx, conn)
         writer.close()
         with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -64,10 +64,15 @@ def save(rt: Runtime, session: Session, *, create_empty: bool = False) -> None:
     write(rt, session, data_json)
 
 
-def bind_new_id(rt: Runtime, session: Session, key: Key | None = None) -> str:
-    """Give ``session`` a fresh random ID (cookie to be sent); returns its storage key."""
+def bind_new_id(rt: Runtime, session: Session, key: Key | None = None, *,
+                session_id: str | None = None) -> str:
+    """Give ``session`` a fresh random ID (cookie to be sent); returns its storage key.
+
+    Security: ``session_id`` is only ever a daemon-reserved ID
+    (:mod:`sessionward.daemon.reserved`), never a client-supplied one.
+    """
     key = key or rt.keyring.active
-    session_id = ids.new_session_id()
+    session_id = session_id or ids.new_session_id()
     skey = ids.storage_key(session_id, key)
     session.bind_identity(session_id, ids.cookie_value(session_id, key), skey, 0)
     session.cookie_changed = True
@@ -75,16 +80,22 @@ def bind_new_id(rt: Runtime, session: Session, key: Key | None = None) -> str:
     return skey
 
 
-def create(rt: Runtime, session: Session, data_json: bytes) -> None:
-    """Store ``session`` under a fresh ID (never overwrites).
+def create(rt: Runtime, session: Session, data_json: bytes, *,
+           reserved: tuple[str, Key] | None = None) -> None:
+    """Store ``session`` under a fresh ID, or a daemon-``reserved`` one (the ID
+    and its issuing key); never overwrites.
 
     Raises:
+        SessionExistsError: the reserved ID is taken (the store's atomic create).
         SessionTooLargeError: over ``max_record_bytes``; nothing written.
         StoreError: the store failed.
     """
     now = rt.clock()
     session.meta.last_seen = now
-    skey = bind_new_id(rt, session)
+    if reserved is None:
+        skey = bind_new_id(rt, session)
+    else:
+        skey = bind_new_id(rt, session, reserved[1], session_id=reserved[0])
     blob = rt.sealer.seal(skey, session.meta, data_json)
     user_key = rt.user_key(session.meta.user) if session.meta.user else None
     stored = rt.store.create(skey, blob, expires_at=store_expiry(session.meta, now),

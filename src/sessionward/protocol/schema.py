@@ -66,7 +66,10 @@ COMMON: Schema = {
 SCHEMAS: dict[str, Schema] = {
     "ping": {},
     "describe": {},
-    "create": {"data": Field("obj", required=True), "client": _CLIENT_F},
+    "create": {"data": Field("obj", required=True), "client": _CLIENT_F,
+               "reservation": Field("str", nullable=True, min_len=1, max_len=64)},
+    "reserve": {},
+    "reset": {},
     "load": {"cookie": _COOKIE, "client": _CLIENT_F,
              "mode": Field("enum", choices=("read", "optimistic"))},
     "lock": {"cookie": _COOKIE, "client": _CLIENT_F},
@@ -129,7 +132,7 @@ BOTH: Final = frozenset({"ping", "describe"})
 APP_COMMANDS: Final = BOTH | frozenset({
     "create", "load", "save", "rotate", "login", "logout", "destroy", "touch", "lock",
     "unlock", "update", "elevate", "sessions_of", "revoke_user", "revoke_device", "tokens",
-    "throttle",
+    "throttle", "reserve", "reset",
 })
 ADMIN_COMMANDS: Final = BOTH | frozenset({
     "list", "show", "revoke", "revoke-user", "revoke-all", "cleanup", "stats", "unlock",
