@@ -21,7 +21,8 @@ from sessionward.core.clock import FrozenClock
 from sessionward.core.errors import ConfigurationError, ThrottledError
 from sessionward.core.ids import cookie_value, new_session_id
 from sessionward.core.keys import KeyRing
-from sessionward.guards.throttle import Throttle, attach_invalid_session_guard
+from sessionward.guards.flood import attach_invalid_session_guard
+from sessionward.guards.throttle import Throttle
 from sessionward.stores.base import SessionStore, check_key
 
 
@@ -254,12 +255,12 @@ class TestInvalidSessionGuard:
         manager.save(session)
         assert manager.load(session.cookie_value, client=bystander) is not None
 
-    def test_guard_method_and_clients_without_address(
+    def test_guard_registers_and_ignores_clients_without_address(
         self, manager: SessionManager, keyring: KeyRing, clock: FrozenClock,
     ) -> None:
-        """Throttle.guard registers the hook; requests with no address are not counted."""
+        """The guard is registered as a hook; requests with no address are not counted."""
         throttle = Throttle(manager.store, keyring, attempts=1, clock=clock, namespace="inv")
-        guard = throttle.guard(manager)
+        guard = attach_invalid_session_guard(manager, throttle)
         assert guard in manager.invalid_hooks
         assert manager.load("junk", client=None) is None
         assert manager.load("junk", client=ClientInfo(ip=None)) is None

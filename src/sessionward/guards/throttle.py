@@ -41,28 +41,18 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 from ..audit.events import Event, EventHub
-from ..core.client import ClientInfo, InvalidHook, ip_prefix
+from ..core.client import ip_prefix
 from ..core.clock import Clock, system_clock
 from ..core.errors import (
     CodecError,
     ConfigurationError,
-    InvalidReason,
     SessionConflictError,
     ThrottledError,
 )
 from ..core.keys import KeyRing
 from ..stores.base import SessionStore
-
-
-class HasInvalidHooks(Protocol):
-    """Protocol: a manager that reports rejected cookies to ``invalid_hooks``
-    (the embedded :class:`~sessionward.SessionManager` does)."""
-
-    @property
-    def invalid_hooks(self) -> list[InvalidHook]: ...
 
 Duration = timedelta | float
 """A duration: a ``timedelta`` or plain seconds."""
@@ -340,67 +330,3 @@ class Throttle:
                 namespace=self.keyring.namespace, client=ip, outcome="denied",
                 reason="lockout", fields={"count": self.attempts, "level": state.level},
             ))
-
-    # --------------------------------------------------------------- guard
-
-    def guard(self, manager: HasInvalidHooks) -> InvalidSessionGuard:
-        """Count the manager's rejected cookies per client address (see
-        :func:`attach_invalid_session_guard`)."""
-        return attach_invalid_session_guard(manager, self)
-
-
-class InvalidSessionGuard:
-    """Counts rejected session cookies per client address (T-16).
-
-    Registered as a manager ``invalid_hook``: every cookie the manager
-    rejects (malformed, forged, unknown, expired, zombie...) is one failure
-    for the client's address; other clients are unaffected.  The web layer
-    asks :meth:`is_blocked` and answers 429 with ``Retry-After``.
-
-    Args:
-        throttle: the throttle that counts (e.g. ``attempts=100, namespace="invalid"``).
-    """
-
-    def __init__(self, throttle: Throttle) -> None:
-        self.throttle = throttle
-
-    def __call__(self, client: ClientInfo | None, reason: InvalidReason) -> None:
-        """The manager hook: one failure for the client's address."""
-        if client is not None and client.ip:
-            self.throttle.hit(self.throttle.key_for(ip=client.ip))
-
-    def retry_after(self, client: ClientInfo | None) -> float:
-        """Seconds until ``client``'s address may present cookies again.
-
-        Raises:
-            StoreError: backend failure.
-        """
-        if client is None or not client.ip:
-            return 0.0
-        return self.throttle.check(self.throttle.key_for(ip=client.ip))
-
-    def is_blocked(self, client: ClientInfo | None) -> bool:
-        """True while ``client``'s address is locked out (answer 429).
-
-        Raises:
-            StoreError: backend failure.
-        """
-        return self.retry_after(client) > 0
-
-
-def attach_invalid_session_guard(
-    manager: HasInvalidHooks, throttle: Throttle
-) -> InvalidSessionGuard:
-    """Register a guard on ``manager.invalid_hooks`` and return it.
-
-    Example::
-
-        guard = attach_invalid_session_guard(
-            manager, Throttle(store, keyring, attempts=100, namespace=INVALID_SESSION_NAMESPACE))
-        if guard.is_blocked(client):
-            return Response(status=429, headers={"Retry-After": ...})
-    """
-    guard = InvalidSessionGuard(throttle)
-    hook: InvalidHook = guard
-    manager.invalid_hooks.append(hook)
-    return guard

@@ -2,7 +2,7 @@
 
 A *flood guard* counts the cookies the manager rejects (malformed, forged,
 unknown, expired...) per client address — it is a manager ``invalid_hook``,
-see :class:`~sessionward.guards.throttle.InvalidSessionGuard` — and, once an
+see :class:`~sessionward.guards.flood.InvalidSessionGuard` — and, once an
 address is locked out, the integration answers ``429`` with ``Retry-After``
 to every request from it that presents the session cookie: no store lookup,
 no session, no ``Set-Cookie``.  Requests without the cookie are served as
@@ -24,7 +24,7 @@ Every integration accepts the same *spec* (``guard=`` or its config key):
   ``throttled`` event still fires) without ever answering 429;
 - a :class:`~sessionward.guards.throttle.Throttle`: attached to the manager;
 - a ready guard (anything with ``retry_after(client)``, e.g. the result of
-  ``Throttle.guard(manager)``): used as is.
+  ``attach_invalid_session_guard``): used as is.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..core.client import ClientInfo
 from ..core.errors import ConfigurationError
-from ..guards.throttle import INVALID_SESSION_NAMESPACE, Throttle, attach_invalid_session_guard
+from ..guards.flood import attach_invalid_session_guard
+from ..guards.throttle import INVALID_SESSION_NAMESPACE, Throttle
 from ..lifecycle.manager import SessionManager
 
 DEFAULT_OPTIONS: dict[str, Any] = {"attempts": 100, "namespace": INVALID_SESSION_NAMESPACE}

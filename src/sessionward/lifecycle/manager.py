@@ -155,7 +155,7 @@ class SessionManager:
 
     @property
     def invalid_hooks(self) -> list[InvalidHook]:
-        """Called for every rejected cookie (see ``Throttle.guard``)."""
+        """Called for every rejected cookie (see :mod:`sessionward.guards.flood`)."""
         return self.runtime.invalid_hooks
 
     def replace_keys(self, keyring: KeyRing) -> None:
