@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..admin.service import MAX_PAGE, AdminError
+from ..admin.context import MAX_PAGE, AdminError
 from ..core.errors import ConfigurationError
 from ..core.keys import load_keyring, write_key_file
 from . import _keyfile, _render

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..admin.service import MAX_PAGE
+from ..admin.context import MAX_PAGE
 from . import _render
 from ._context import CliContext, pass_cli
 from ._render import json_option
