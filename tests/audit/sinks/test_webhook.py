@@ -14,12 +14,8 @@ import orjson
 import pytest
 
 from sessionward.audit.events import EVENT_LEVELS, Event, Level
-from sessionward.audit.sinks.webhook import (
-    DEFAULT_EVENTS,
-    WebhookSink,
-    sign_webhook,
-    verify_webhook,
-)
+from sessionward.audit.sinks.signature import sign_webhook, verify_webhook
+from sessionward.audit.sinks.webhook import DEFAULT_EVENTS, WebhookSink
 from sessionward.core.errors import ConfigurationError
 
 SECRET = "s" * 16 + "-webhook-secret-for-tests-0123456789"

@@ -4,7 +4,7 @@
   optional hash chain, :func:`~sessionward.audit.sinks.audit_file.verify_chain`;
 - :class:`sessionward.audit.sinks.syslog.SyslogSink`: the local or a remote syslog;
 - :class:`sessionward.audit.sinks.webhook.WebhookSink`: signed HTTP POSTs from a
-  bounded queue, :func:`~sessionward.audit.sinks.webhook.verify_webhook` for receivers.
+  bounded queue, :func:`~sessionward.audit.sinks.signature.verify_webhook` for receivers.
 
 Import each sink from its module.  Every sink is a callable taking an
 :class:`~sessionward.audit.events.Event`; none of them ever raises into the request

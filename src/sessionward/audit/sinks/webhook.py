@@ -10,7 +10,7 @@ Wire format (a contract for receivers)::
 
     <orjson of event.to_dict()>
 
-Receivers call :func:`verify_webhook` and de-duplicate on ``X-Event-Id``
+Receivers call :func:`~.signature.verify_webhook` and de-duplicate on ``X-Event-Id``
 (a retry after a lost response delivers the same event twice).
 
 Delivery: :class:`WebhookSink` puts events on a bounded :class:`queue.Queue`
@@ -29,12 +29,9 @@ unless ``unsafe_unsigned=True``; a configured secret is always used.  Plain
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import queue
 import random
-import re
 import threading
 import time
 import urllib.error
@@ -43,7 +40,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from email.message import Message
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -52,9 +49,7 @@ from ...core.net import is_loopback_host
 from ..events import EVENT_LEVELS, Event, Level
 from ..redact import sanitize, sanitize_exception
 from . import ClosingSink, security_log
-
-MIN_SECRET_BYTES = 32
-"""Shortest accepted signing secret (256 bits); ``secrets.token_urlsafe(32)`` gives 43 chars."""
+from .signature import MIN_SECRET_BYTES, secret_bytes, sign_webhook
 
 RETRY_STATUSES = frozenset({408, 429})
 """4xx answers that are retried like 5xx (timeouts and rate limits)."""
@@ -62,8 +57,6 @@ RETRY_STATUSES = frozenset({408, 429})
 DEFAULT_EVENTS = frozenset(name for name, lvl in EVENT_LEVELS.items() if lvl >= Level.CRITICAL)
 """The events sent when ``events`` is not given: the CRITICAL-level ones."""
 
-_EVENT_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
-_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _DROP_LOG_EVERY = 100
 
 
@@ -71,12 +64,6 @@ class _Result(Enum):
     OK = "ok"
     RETRY = "retry"
     FAIL = "fail"
-
-
-class _Headers(Protocol):
-    """Anything with ``items()``: a dict, ``http.client.HTTPMessage``, a framework's headers."""
-
-    def items(self) -> Iterable[tuple[str, Any]]: ...
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -92,67 +79,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> None:
         return None
-
-
-def _secret_bytes(secret: str | bytes | None) -> bytes:
-    return secret.encode() if isinstance(secret, str) else (secret or b"")
-
-
-def sign_webhook(secret: str | bytes, timestamp: str, event_id: str, body: bytes) -> str:
-    """The ``X-Signature-256`` value for one delivery.
-
-    Args:
-        secret: the shared secret.
-        timestamp: the ``X-Timestamp`` value (decimal unix seconds).
-        event_id: the ``X-Event-Id`` value.
-        body: the exact request body.
-
-    Returns:
-        ``"sha256=<hex HMAC-SHA-256(secret, timestamp.event_id.body)>"``.
-    """
-    message = f"{timestamp}.{event_id}.".encode() + body
-    return "sha256=" + hmac.new(_secret_bytes(secret), message, hashlib.sha256).hexdigest()
-
-
-def verify_webhook(
-    headers: _Headers,
-    body: bytes,
-    secret: str | bytes,
-    tolerance: float = 300,
-    now: float | None = None,
-) -> bool:
-    """Check a received webhook (for receivers).
-
-    Header names are matched case-insensitively.  The event id must be a
-    UUID-like token (letters, digits, ``-``) so no byte can be shifted between
-    it and the body.  The signature is compared in constant time.
-
-    Args:
-        headers: the request headers (dict, ``HTTPMessage``...).
-        body: the raw request body, exactly as received.
-        secret: the shared secret.
-        tolerance: maximum age (and clock skew into the future), in seconds.
-        now: the current unix time (default: ``time.time()``).
-
-    Returns:
-        ``True`` only for a fresh, correctly signed request.
-
-    Raises:
-        ConfigurationError: ``secret`` is empty.
-    """
-    if not _secret_bytes(secret):
-        raise ConfigurationError("verify_webhook needs the shared secret; it is empty")
-    lowered = {str(k).lower(): str(v).strip() for k, v in headers.items()}
-    timestamp = lowered.get("x-timestamp", "")
-    event_id = lowered.get("x-event-id", "")
-    signature = lowered.get("x-signature-256", "")
-    if not (_TIMESTAMP_RE.fullmatch(timestamp) and _EVENT_ID_RE.fullmatch(event_id)):
-        return False
-    current = time.time() if now is None else now
-    if abs(current - int(timestamp)) > tolerance:
-        return False
-    expected = sign_webhook(secret, timestamp, event_id, body)
-    return hmac.compare_digest(expected.encode(), signature.encode())
 
 
 def _check_url(url: str, unsafe_plain_http: bool) -> str:
@@ -174,7 +100,7 @@ def _check_url(url: str, unsafe_plain_http: bool) -> str:
 
 def _check_secret(secret: str | bytes | None, unsafe_unsigned: bool) -> bytes | None:
     """The signing key, or ``None`` for an explicitly unsigned sink."""
-    key = _secret_bytes(secret)
+    key = secret_bytes(secret)
     if len(key) >= MIN_SECRET_BYTES:
         return key
     if not unsafe_unsigned:
