@@ -20,11 +20,12 @@ from typing import Any
 
 from ..audit.events import Event, EventHub
 from ..core import ids
-from ..core.client import ClientInfo, InvalidHook
+from ..core.client import ClientInfo, InvalidHook, profile_of
 from ..core.clock import Clock
 from ..core.config import Settings
 from ..core.errors import CodecError, InvalidReason
 from ..core.keys import Key, KeyRing
+from ..core.record import SessionMeta
 from ..stores.base import SessionStore
 from .sealer import Opened, RecordSealer
 
@@ -68,6 +69,18 @@ class Runtime:
         """Swap the keys and the sealer together (key rotation, SIGHUP)."""
         self.keyring = keyring
         self.sealer = RecordSealer(keyring, self.settings.max_record_bytes)
+
+    def new_meta(self, client: ClientInfo | None) -> SessionMeta:
+        """The metadata of a new session: timeouts from the settings, issued by
+        the active key, the client's profile recorded."""
+        s = self.settings
+        now = self.clock()
+        profile = profile_of(client, s.ip_prefix_v4, s.ip_prefix_v6)
+        return SessionMeta(
+            created=now, last_seen=now, idle=s.idle_timeout.total_seconds(),
+            absolute=now + s.absolute_timeout.total_seconds(), rotated_at=now,
+            issuer=self.keyring.active.kid, profiles=[profile] if profile else [],
+        )
 
     def emit(self, name: str, *, key: str | None = None, user: str | None = None,
              client: ClientInfo | None = None, outcome: str = "success", reason: str = "",

@@ -30,14 +30,13 @@ from datetime import timedelta
 from typing import Any
 
 from ..audit.events import EventHub
-from ..core.client import ClientInfo, InvalidHook, profile_of
+from ..core.client import ClientInfo, InvalidHook
 from ..core.clock import Clock, system_clock
 from ..core.config import OpenMode, Settings
-from ..core.errors import ConfigurationError, InvalidReason, ReauthenticationRequired
+from ..core.errors import ConfigurationError, InvalidReason
 from ..core.keys import KeyRing, load_keyring
-from ..core.record import SessionMeta
 from ..stores.base import SessionStore
-from . import expiry, inventory, loader, update, writer
+from . import auth, expiry, inventory, loader, update, writer
 from .context import BindingCallable, Revalidator, Runtime
 from .lease import Lease
 from .sealer import Opened, RecordSealer
@@ -192,16 +191,8 @@ class SessionManager:
 
     def new(self, *, client: ClientInfo | None = None, mode: OpenMode | None = None) -> Session:
         """A new, empty session; nothing is stored until it holds data (lazy)."""
-        s = self.settings
-        now = self.clock()
-        profile = profile_of(client, s.ip_prefix_v4, s.ip_prefix_v6)
-        meta = SessionMeta(
-            created=now, last_seen=now, idle=s.idle_timeout.total_seconds(),
-            absolute=now + s.absolute_timeout.total_seconds(), rotated_at=now,
-            issuer=self.keyring.active.kid, profiles=[profile] if profile else [],
-        )
-        return Session(self, meta=meta, data_json=b"{}", mode=mode or s.default_mode,
-                       client=client)
+        return Session(self, meta=self.runtime.new_meta(client), data_json=b"{}",
+                       mode=mode or self.settings.default_mode, client=client)
 
     def load(self, cookie_value: object, *, client: ClientInfo | None = None,
              mode: OpenMode | None = None) -> Session | None:
@@ -310,21 +301,9 @@ class SessionManager:
             SessionGoneError: the session ended meanwhile.
             ValueError: empty user id.
         """
-        if not isinstance(user, str) or not user:
-            raise ValueError("user must be a non-empty string")
-        inventory.enforce_session_limit(self.runtime, user, session)
-        if session.meta.user not in (None, user) or not keep_data:
-            session.replace_data({})
-        now = self.clock()
-        meta = session.meta
-        meta.user, meta.auth_level, meta.pending = user, level, pending
-        meta.auth_time = now if fresh else None
-        meta.absolute = now + self.settings.absolute_timeout.total_seconds()
-        meta.extra.pop(expiry.POLICY_ABSOLUTE, None)
-        meta.elevated_until = None
-        self._reissue(session, reason="login")
-        self.emit("login", key=session.storage_key, user=user, client=session.client,
-                  auth_level=level, pending=pending)
+        self.release(session)  # the lease belongs to the old record
+        auth.login(self.runtime, session, user, level=level, pending=pending,
+                   keep_data=keep_data, fresh=fresh)
         return session
 
     def rotate(self, session: Session, *, reason: str = "privilege_change") -> Session:
@@ -344,14 +323,8 @@ class SessionManager:
             ReauthenticationRequired: no user is logged in.
             SessionGoneError: the session ended meanwhile.
         """
-        if session.meta.user is None:
-            raise ReauthenticationRequired("log in before elevating the session")
-        now = self.clock()
-        session.meta.auth_time = now
-        session.meta.elevated_until = now + duration.total_seconds()
-        self._reissue(session, reason="elevate")
-        self.emit("elevated", key=session.storage_key, user=session.user, client=session.client,
-                  until=session.meta.elevated_until)
+        self.release(session)
+        auth.elevate(self.runtime, session, duration)
         return session
 
     def _reissue(self, session: Session, *, reason: str) -> None:
@@ -368,13 +341,7 @@ class SessionManager:
         Raises:
             ReauthenticationRequired: not logged in, MFA pending, or too old.
         """
-        try:
-            session.check_recent_auth(max_age, self.clock())
-        except ReauthenticationRequired as exc:
-            if exc.reason == "auth_too_old":
-                self.emit("reauth_required", key=session.storage_key, user=session.user,
-                          outcome="denied", reason="auth_too_old")
-            raise
+        auth.require_recent_auth(self.runtime, session, max_age)
 
     def logout(self, session: Session) -> None:
         """End the session: delete the record; the cookie must be cleared.
