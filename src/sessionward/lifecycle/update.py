@@ -103,7 +103,7 @@ def try_update(rt: Runtime, session: Session, key: str, fn: Callable[[Any], Any]
     stored_data = codec.decode_data(codec.loads(current.data_json))
     value = fn(stored_data.get(key))
     stored_data[key] = value
-    data_json = codec.dumps(codec.encode_data(stored_data))
+    data_json = codec.dumps_data(stored_data)
     meta = session.meta if session.meta_dirty else current.meta
     meta.last_seen = rt.clock()
     blob = rt.sealer.seal(current.key, meta, data_json)

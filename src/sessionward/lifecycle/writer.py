@@ -45,7 +45,7 @@ def data_json_of(session: Session) -> bytes:
     Raises:
         TypeError: a value outside the codec's allowlist (names the key).
     """
-    return codec.dumps(codec.encode_data(session.data_snapshot()))
+    return codec.dumps_data(session.data_snapshot())
 
 
 def save(rt: Runtime, session: Session, *, create_empty: bool = False) -> None:
