@@ -156,15 +156,20 @@ class ThreadedAsyncStore:
 
 
 def async_store_for(store: SessionStore) -> AsyncSessionStore:
-    """The async flavour of ``store``: its own ``async_store()`` if it has one,
-    else :class:`ThreadedAsyncStore`.
+    """The async flavour of ``store``: its class's own ``async_store()`` if it
+    has one, else :class:`ThreadedAsyncStore`.
+
+    Only a method the store's *class* defines counts: a proxy that forwards
+    attributes (``__getattr__``: a spy, a fault injector, a counting wrapper)
+    would otherwise hand out the inner store's flavour and be bypassed, so it
+    gets the threaded adapter over itself instead.
 
     Raises:
         ConfigurationError: the store's async flavour cannot be built from its
             configuration (e.g. a missing extra).
     """
-    own = getattr(store, "async_store", None)
+    own = getattr(type(store), "async_store", None)
     if callable(own):
-        flavour: AsyncSessionStore = own()
+        flavour: AsyncSessionStore = own(store)
         return flavour
     return ThreadedAsyncStore(store)

@@ -18,7 +18,7 @@
   manager enforces expiry exactly from the sealed metadata, and cleanup
   deletes exactly the rows with ``expires_at <= now`` (see
   :meth:`SQLiteStore.purge_expired`).  Schema 1 databases are migrated once,
-  at open (:func:`_migrate`).
+  at open (:func:`~.sqlite_schema.migrate`).
 - Cleanup deletes expired rows through the bucket index in batches, each its
   own transaction (no lock held over the whole cleanup).
 - The database, ``-wal`` and ``-shm`` files are created 0600.
@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ..core.clock import system_clock
@@ -48,85 +48,12 @@ from ..core.errors import (
     StoreUnavailableError,
 )
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .sqlite_schema import EXPIRY_BUCKET_SECONDS as EXPIRY_BUCKET_SECONDS
+from .sqlite_schema import REPLACE, REPLACE_FENCED, SCHEMA, bucket_of, migrate
+from .sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
-EXPIRY_BUCKET_SECONDS = 60
-"""Width of one ``expiry_bucket``.  Why 60 s: a session saved again within the
-same minute (a page and its XHRs, a form flow) rewrites no index entry, while a
-cleanup batch reads at most one minute's worth of not-yet-expired rows (those
-of the current bucket) beside the expired ones."""
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sw_sessions (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    blob BLOB NOT NULL,
-    version INTEGER NOT NULL,
-    expires_at REAL NOT NULL,
-    touched_at REAL NOT NULL,
-    user_key TEXT,
-    expiry_bucket INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sw_sessions_user ON sw_sessions (user_key)
-    WHERE user_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS sw_kv (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    version INTEGER NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sw_kv_expiry ON sw_kv (expires_at);
-CREATE TABLE IF NOT EXISTS sw_locks (
-    key TEXT PRIMARY KEY,
-    token TEXT NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sw_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_SAME_BUCKET = ("UPDATE sw_sessions SET blob = ?, version = version + 1, expires_at = ?, "
-                "touched_at = ? WHERE key = ? AND version = ? AND expiry_bucket = ? "
-                "AND user_key IS ?")
-_MOVED = ("UPDATE sw_sessions SET blob = ?, version = version + 1, expires_at = ?, "
-          "touched_at = ?, user_key = ?, expiry_bucket = ? WHERE key = ? AND version = ?")
-_FENCE = " AND EXISTS (SELECT 1 FROM sw_locks WHERE key = ? AND token = ? AND expires_at > ?)"
-_REPLACE = (_SAME_BUCKET, _MOVED)
-_REPLACE_FENCED = (_SAME_BUCKET + _FENCE, _MOVED + _FENCE)
-"""``replace``'s statements: (bucket and user unchanged: no indexed column
-written, the usual save; bucket or user moved), unfenced and fenced."""
-_BUCKET_INDEX = ("CREATE INDEX IF NOT EXISTS sw_sessions_bucket "
-                 "ON sw_sessions (expiry_bucket)")
-
-
-def _bucket(expires_at: float) -> int:
-    """The ``expiry_bucket`` of an expiry time."""
-    return int(expires_at // EXPIRY_BUCKET_SECONDS)
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring the schema to :data:`SCHEMA_VERSION` inside the caller's transaction.
-
-    Schema 1 indexed ``expires_at`` itself: add and fill ``expiry_bucket``,
-    swap the index.  Several processes opening the file at once are
-    serialized by the caller's ``BEGIN IMMEDIATE``; the second finds schema 2.
-
-    Raises:
-        ConfigurationError: the file was written by a newer sessionward.
-    """
-    row = db.execute("SELECT value FROM sw_meta WHERE name = 'schema'").fetchone()
-    found = int(row[0]) if row else SCHEMA_VERSION
-    if found > SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"the SQLite store has schema {found}, newer than this sessionward's "
-            f"{SCHEMA_VERSION}; upgrade sessionward to open it")
-    if found == 1:
-        columns = {r[1] for r in db.execute("PRAGMA table_info(sw_sessions)")}
-        if "expiry_bucket" not in columns:
-            db.execute("ALTER TABLE sw_sessions ADD COLUMN expiry_bucket INTEGER NOT NULL "
-                       "DEFAULT 0")
-        db.execute("UPDATE sw_sessions SET expiry_bucket = CAST(expires_at / ? AS INTEGER)",
-                   (EXPIRY_BUCKET_SECONDS,))
-        db.execute("DROP INDEX IF EXISTS sw_sessions_expiry")
-    db.execute(_BUCKET_INDEX)
-    db.execute("INSERT OR REPLACE INTO sw_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+if TYPE_CHECKING:
+    from .sqlite_loop import LoopSQLiteStore
 
 
 class SQLiteStore:
@@ -158,12 +85,12 @@ class SQLiteStore:
         self._prepare_file()
         try:
             # executescript manages its own transaction (it commits first).
-            self._connect().executescript(_SCHEMA)
+            self._connect().executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot initialise SQLite store: {exc}",
                                         store="sqlite") from exc
         with self._tx() as db:
-            _migrate(db)
+            migrate(db)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> SQLiteStore:
@@ -263,7 +190,7 @@ class SQLiteStore:
         try:
             self._write("INSERT INTO sw_sessions (key, blob, version, expires_at, touched_at, "
                         "user_key, expiry_bucket) VALUES (?, ?, 1, ?, ?, ?, ?)",
-                        (key, blob, expires_at, now, user_key, _bucket(expires_at)))
+                        (key, blob, expires_at, now, user_key, bucket_of(expires_at)))
         except StoreError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise SessionExistsError("a record already exists under this key") from None
@@ -287,9 +214,9 @@ class SQLiteStore:
         # the row read again, to say *why* the write failed.
         check_key(key)
         now = self.clock()
-        bucket = _bucket(expires_at)
+        bucket = bucket_of(expires_at)
         fence_params: tuple[Any, ...] = () if fence is None else (key, fence, now)
-        same, moved = _REPLACE if fence is None else _REPLACE_FENCED
+        same, moved = REPLACE if fence is None else REPLACE_FENCED
         if self._write(same, (blob, expires_at, now, key, expected_version, bucket, user_key,
                               *fence_params)) == 0 and self._write(
             moved, (blob, expires_at, now, user_key, bucket, key, expected_version,
@@ -310,7 +237,7 @@ class SQLiteStore:
 
     def touch(self, key: str, *, expires_at: float, touched_at: float) -> bool:
         check_key(key)
-        bucket = _bucket(expires_at)
+        bucket = bucket_of(expires_at)
         # Same bucket (the usual touch): no indexed column written; else write it too.
         return self._write("UPDATE sw_sessions SET expires_at = ?, touched_at = ? "
                            "WHERE key = ? AND expiry_bucket = ?",
@@ -347,7 +274,7 @@ class SQLiteStore:
             removed = db.execute(
                 "DELETE FROM sw_sessions WHERE id IN (SELECT id FROM sw_sessions "
                 "WHERE expiry_bucket <= ? AND expires_at <= ? LIMIT ?)",
-                (_bucket(now), now, limit)).rowcount
+                (bucket_of(now), now, limit)).rowcount
             db.execute("DELETE FROM sw_kv WHERE key IN (SELECT key FROM sw_kv "
                        "WHERE expires_at <= ? LIMIT ?)", (now, limit))
             db.execute("DELETE FROM sw_locks WHERE expires_at <= ?", (now,))
@@ -422,6 +349,16 @@ class SQLiteStore:
 
     def ping(self) -> None:
         self._read("SELECT 1", ())
+
+    def async_store(self) -> LoopSQLiteStore:
+        """The async flavour: statements on the event loop that never wait there
+        (see :mod:`~sessionward.stores.sqlite_loop`)."""
+        from .sqlite_loop import LoopSQLiteStore
+
+        inline = SQLiteStore(self.path, clock=self.clock, busy_timeout=self.busy_timeout)
+        inline.close()              # its set-up connection waited like any other's
+        inline.busy_timeout = 0.0   # every connection from here on: never wait on the loop
+        return LoopSQLiteStore(self, inline)
 
     def close(self) -> None:
         with self._guard:
