@@ -129,9 +129,7 @@ class RedisStore:
             StoreError: backend failure (never None for an outage).
         """
         check_key(key)
-        with self._conn.guard():
-            fields = self._client.hmget(self._conn.rec_key(key), RECORD_FIELDS)
-        return record(fields)
+        return record(self._conn.hmget(self._conn.rec_key(key), RECORD_FIELDS))
 
     def replace(
         self,
