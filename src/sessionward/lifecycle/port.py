@@ -33,14 +33,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from ..core.drive import drive as drive
 from ..stores.aio import AsyncSessionStore, InlineAsyncStore
 from ..stores.base import SessionStore
-
-T = TypeVar("T")
 
 
 async def _sleep_blocking(seconds: float) -> None:
@@ -88,22 +87,3 @@ def sync_io(store: SessionStore) -> Io:
 def async_io(store: AsyncSessionStore) -> Io:
     """The event loop's :class:`Io` over an async store."""
     return Io(store, asyncio.sleep, _call_off_loop)
-
-
-def drive(step: Coroutine[Any, Any, T]) -> T:
-    """Run a policy coroutine to completion synchronously (over :func:`sync_io`).
-
-    Raises:
-        RuntimeError: the coroutine suspended, i.e. it awaited something that
-            is not synchronous underneath (an async store or callback was given
-            to the synchronous manager) — a programming error, never silent.
-        Exception: whatever the policy raises, unchanged.
-    """
-    try:
-        step.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-    step.close()
-    raise RuntimeError("a session step waited on something asynchronous under the "
-                       "synchronous SessionManager; use AsyncSessionManager for async stores")
