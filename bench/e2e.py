@@ -142,6 +142,12 @@ def e2e_workload(spec: dict[str, Any]) -> Outcome:
     servers: dict[str, Server] = {}
     missing: dict[str, str] = {}
     try:
+        if "sw_daemon" in kinds:
+            # Started here, so this process's exit stops it (a uvicorn child
+            # ended by SIGTERM does not run its atexit hooks).
+            from bench.sw import _start_daemon
+
+            _start_daemon(env)
         for kind in kinds:
             try:
                 servers[kind] = Server(kind, env)
