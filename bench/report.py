@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.e2e import section as e2e_section
 from bench.php import section as php_section
 from bench.report_contention import contention_section, modes_section, plot_contention
 from bench.targets import TARGETS
@@ -35,6 +36,7 @@ def write(out: Path, results: list[dict[str, Any]], meta: dict[str, Any]) -> Pat
         _header(meta),
         _cycle_section(by_name),
         _targets_section(by_name),
+        e2e_section(by_name),
         _lost_section(by_name),
         _scale_section(by_name),
         _memory_section(results),
@@ -256,7 +258,7 @@ def _targets_section(by_name: Results) -> str:
               else True),
     ]
     rows[0][2] = rows[1][2] = "reference (machine-dependent)"
-    for name, label, limit in (("sw_redis", "Redis", 1.25), ("sw_sqlite", "SQLite", 2.0)):
+    for name, label, limit in (("sw_redis", "Redis", 1.25), ("sw_sqlite", "SQLite", 1.6)):
         ratio, how = floor_ratio(by_name, name)
         rows.append(_goal(f"sessionward {label} ≤ {limit}× raw floor",
                           "–" if ratio is None else f"{ratio:.2f}× ({how})",
@@ -280,18 +282,52 @@ def _targets_section(by_name: Results) -> str:
         rows.append(_goal(f"read-only request ({name.split('_')[-1]}): one store round trip, "
                           "no rewrite", str(calls) if calls is not None else "–",
                           None if calls is None else _one_read(calls)))
-    dm = m("cycle:sw_daemon")
-    floor, _ = floor_for(by_name, "sw_daemon")
-    rows.append(_goal("daemon cycle ≤ 1.5× (embedded SQLite cycle + 2 raw socket RTT)",
-                      f"{_fmt(dm)} µs vs floor {_fmt(floor)} µs = {_ratio(dm, floor)} "
-                      "(embedded cycle measured interleaved with the daemon's)",
-                      _le(dm, 1.5 * floor if floor else None)))
-    tp = m("throughput:sw_daemon")
-    rows.append(_goal("daemon ≥ 10 000 cycles/s with 4 client processes",
-                      f"{_fmt(tp, 0)} cycles/s", None if tp is None else tp >= 10_000))
+    rows += _redis_peer_goal(by_name)
+    rows += _daemon_goals(by_name)
     rows += _scale_goals(by_name)
     return "## 2. Targets from the issue (goals, never test assertions)\n\n" + _table(
         ["goal", "measured", "status"], rows)
+
+
+def _redis_peer_goal(by_name: Results) -> list[list[str]]:
+    """Issue 16: sessionward Redis ahead of Flask-Session and starsessions, same run."""
+    sw = median(by_name, "cycle:sw_redis")
+    peers = {TARGETS[p].label: median(by_name, f"cycle:{p}")
+             for p in ("flask_redis", "starsessions_redis")}
+    shown = ", ".join(f"{k} {_fmt(v)}" for k, v in peers.items())
+    known = [v for v in peers.values() if v is not None]
+    ok = None if sw is None or not known else all(sw < v for v in known)
+    cmds = ((by_name.get("cycle:sw_redis") or {}).get("extra") or {}).get(
+        "redis_commands_per_cycle", {})
+    # commandstats counts the commands a script runs too: the replace script's own
+    # HMGET, HSET and PEXPIRE run inside Redis, in the EVALSHA round trip.
+    in_script = {"hset", "pexpire"}
+    trips_ok = None if not cmds else (cmds.get("evalsha", 0) == 1 and cmds.get("hmget", 0) <= 2
+                                      and set(cmds) <= {"hmget", "evalsha"} | in_script)
+    return [_goal("sessionward Redis faster than Flask-Session and starsessions (same run)",
+                  f"{_fmt(sw)} µs vs {shown} µs", ok),
+            _goal("sessionward Redis: 2 round trips per cycle (HMGET + EVALSHA; the script's "
+                  "HMGET, HSET, PEXPIRE run inside Redis)", str(cmds) if cmds else "–",
+                  trips_ok)]
+
+
+def _daemon_goals(by_name: Results) -> list[list[str]]:
+    """Issue 16 item 1 (the daemon's owner): ≤ 2× floor, ≥ 5 000 cycles/s with 4 clients."""
+    dm = median(by_name, "cycle:sw_daemon")
+    floor, _ = floor_for(by_name, "sw_daemon")
+    ratio_ok = _le(dm, 2.0 * floor if floor else None)
+    tp = median(by_name, "throughput:sw_daemon")
+    tp_ok = None if tp is None else tp >= 5_000
+    why = ("; the daemon still hands every request to a thread pool and back (issue 16, "
+           "item 1: transport, inline handlers, multi-process serving)")
+    return [
+        _goal("daemon cycle ≤ 2× (embedded SQLite cycle + 2 raw socket RTT)",
+              f"{_fmt(dm)} µs vs floor {_fmt(floor)} µs = {_ratio(dm, floor)} "
+              "(embedded cycle measured interleaved with the daemon's)"
+              + (why if ratio_ok is False else ""), ratio_ok),
+        _goal("daemon ≥ 5 000 cycles/s with 4 client processes",
+              f"{_fmt(tp, 0)} cycles/s" + (why if tp_ok is False else ""), tp_ok),
+    ]
 
 
 def _one_read(calls: dict[str, float]) -> bool:

@@ -4,7 +4,7 @@ Starts a private redis-server, runs every workload in its own subprocess
 (serially: this is a 2-core machine and contenders must not share it),
 then writes ``bench/results/report.md``, PNG plots and ``results.json``.
 ``--only`` keeps workloads whose group or name starts with one of the given
-names (``cycle``, ``modes``, ``contention``, ``lost_updates``, ``scale``, ``php``,
+names (``cycle``, ``modes``, ``contention``, ``lost_updates``, ``scale``, ``php``, ``e2e``,
 ``cycle:sw_redis`` …).
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import contention, lost_updates, modes, php, scale
+from bench import contention, e2e, lost_updates, modes, php, scale
 from bench.common import RESULT_PREFIX
 from bench.redis_server import RedisServer, flushall, private_redis, used_memory_rss
 from bench.targets import TARGETS
@@ -77,7 +77,8 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
 
 def all_specs(p: Profile) -> list[dict[str, Any]]:
     specs = (cycle_specs(p) + modes.specs(p.quick) + contention.specs(p.quick)
-             + lost_updates.specs(p.quick) + scale.specs(p.quick) + php.specs(p.quick))
+             + lost_updates.specs(p.quick) + scale.specs(p.quick) + php.specs(p.quick)
+             + e2e.specs(p.quick))
     for s in specs:
         s.setdefault("rounds", p.rounds)
         s.setdefault("round_seconds", p.round_seconds)

@@ -37,6 +37,7 @@ from typing import Any
 from bench.common import Outcome, make_payload
 from bench.sw import _import, shared_keyring
 from bench.targets import Env, Unavailable
+from sessionward.stores.sqlite import EXPIRY_BUCKET_SECONDS
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,15 @@ def _sqlite_fill(path: str, blob: bytes, count: int, expires_at: float) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     now = time.time()
+    bucket = int(expires_at // EXPIRY_BUCKET_SECONDS)  # the store's own layout
     done = 0
     while done < count:
         n = min(50_000, count - done)
         keys = sorted(secrets.token_hex(32) for _ in range(n))
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO sw_sessions (key, blob, version, expires_at, "
-                         "touched_at, user_key) VALUES (?, ?, 1, ?, ?, NULL)",
-                         ((k, blob, expires_at, now) for k in keys))
+                         "touched_at, user_key, expiry_bucket) VALUES (?, ?, 1, ?, ?, NULL, ?)",
+                         ((k, blob, expires_at, now, bucket) for k in keys))
         conn.execute("COMMIT")
         done += n
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -28,6 +28,7 @@ WORKLOADS: dict[str, str] = {
     "scale_django_file": "bench.scale:scale_django_file_workload",
     "scale_django_db": "bench.scale:scale_django_db_workload",
     "php": "bench.php:php_workload",
+    "e2e": "bench.e2e:e2e_workload",
 }
 
 

@@ -132,3 +132,56 @@ def test_loads_data_equals_the_slow_path(data: dict[str, Any]) -> None:
 def test_loads_data_refuses_non_mappings() -> None:
     with pytest.raises(CodecError):
         codec.loads_data(b"[1, 2]")
+
+
+class TestDumpsDataFastPath:
+    """``dumps_data`` (the save path's encoder) equals ``dumps(encode_data(...))``
+    byte for byte, whether or not its plain-JSON fast path applies."""
+
+    @pytest.mark.parametrize("value", EXAMPLES, ids=[type(v).__name__ + str(i)
+                                                      for i, v in enumerate(EXAMPLES)])
+    def test_tagged_values_take_the_tagged_path(self, value: Any) -> None:
+        """Tuples, UUIDs, non-finite floats, Markup, "__sw" dicts... encode as before."""
+        data = {"k": value, "plain": [1, "x", None]}
+        assert codec.dumps_data(data) == codec.dumps(codec.encode_data(data))
+        assert same(codec.loads_data(codec.dumps_data(data)), data)
+
+    @given(st.dictionaries(st.text(max_size=8), values, max_size=6))
+    def test_property_same_bytes(self, data: dict[str, Any]) -> None:
+        assert codec.dumps_data(data) == codec.dumps(codec.encode_data(data))
+
+    @given(st.dictionaries(st.text(max_size=8), st.recursive(
+        json_leaf, lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12), max_size=6))
+    def test_property_plain_json_same_bytes(self, data: dict[str, Any]) -> None:
+        """Plain JSON (the fast path's case) gives the slow path's exact bytes."""
+        assert codec.dumps_data(data) == codec.dumps(codec.encode_data(data))
+
+    def test_dict_subclass_at_the_top_is_read_as_its_items(self) -> None:
+        """The integrations' SessionDict (a dict subclass) is the data mapping itself."""
+
+        class Tracking(dict[str, Any]):
+            pass
+
+        data = Tracking(a=1, b=[2.5, None])
+        assert codec.dumps_data(data) == codec.dumps(codec.encode_data(dict(data)))
+
+    @pytest.mark.parametrize("value", [Color(), type("F", (float,), {})(1.5),
+                                       type("S", (str,), {})("s"), [object()],
+                                       {"x": bytearray(b"b")}])
+    def test_refusals_are_unchanged(self, value: Any) -> None:
+        """What the codec refuses is still refused, naming the key."""
+        with pytest.raises(TypeError, match="'k'"):
+            codec.dumps_data({"k": value})
+
+    def test_enum_values_are_refused_not_flattened(self) -> None:
+        """orjson would write an Enum as its value; the codec still refuses it."""
+        import enum
+
+        class Mode(enum.Enum):
+            A = 1
+
+        with pytest.raises(TypeError, match="'k'"):
+            codec.dumps_data({"k": Mode.A})
+        with pytest.raises(TypeError):
+            codec.dumps_data({1: "non-str key"})  # type: ignore[dict-item]

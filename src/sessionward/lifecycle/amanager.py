@@ -1,15 +1,23 @@
-"""AsyncSessionManager: the same recipe, awaitable.
+"""AsyncSessionManager: the same recipe, awaitable — and, embedded, native.
 
-Design choice (see ``docs/concepts.md``): one implementation of the policy.
-Each call runs the synchronous :class:`SessionManager` method in a worker
-thread (``asyncio.to_thread``), so the event loop never blocks on store I/O
-or crypto, and the sync and async flavours cannot drift apart (the twin-module
-drift that redis-py and Django's async sessions suffer).  Every method has the
-same semantics, arguments and exceptions as its sync twin.
+Over an embedded :class:`SessionManager` the async manager runs the *same*
+lifecycle coroutines as the sync manager (:mod:`.loader`, :mod:`.writer`,
+:mod:`.update`, :mod:`.auth`...), awaited on the event loop over the store's
+async flavour (:func:`~sessionward.stores.aio.async_store_for`): Redis over
+``redis.asyncio``, SQLite on the loop with a zero busy timeout (a busy
+database hands that statement to a thread), memory inline, any other store
+one worker thread per store call.  There is no second copy of the policy to
+drift (the twin-module drift of redis-py and Django's async sessions), and no
+thread hand-off per request: measured, the hand-offs were ~46% of the
+worker's CPU (``docs/performance.md``).
 
-The facade wraps either an embedded :class:`SessionManager` or the daemon
-client :class:`~sessionward.remote.RemoteSessionManager` (whose async flavour,
-``AsyncRemoteSessionManager``, is this class with another ``from_url``).
+Over the daemon client (:class:`~sessionward.remote.RemoteSessionManager`,
+which holds no policy: the daemon does) each call runs the sync client in a
+worker thread, as before; ``release`` of a session without a lease needs no
+thread.
+
+Every method has the same semantics, arguments and exceptions as its sync
+twin.
 """
 
 from __future__ import annotations
@@ -25,8 +33,11 @@ from ..core.client import ClientInfo
 from ..core.clock import Clock
 from ..core.config import OpenMode, Settings
 from ..core.keys import KeyRing
+from ..stores.aio import AsyncSessionStore, async_store_for
+from . import auth, expiry, inventory, loader, update, writer
 from .inventory import SessionInfo
 from .manager import SessionManager
+from .port import async_io
 from .session import Session
 
 
@@ -67,10 +78,26 @@ class SyncSessionManager(Protocol):
 
 
 class AsyncSessionManager:
-    """Awaitable facade over a :class:`SessionManager` (see its docs)."""
+    """Awaitable manager over a :class:`SessionManager` (native) or a daemon
+    client (thread per call); see the module docstring.
 
-    def __init__(self, manager: SyncSessionManager) -> None:
+    Args:
+        manager: the embedded manager (its store, keys, settings, events and
+            leases are shared) or a ``RemoteSessionManager``.
+        store: the async flavour of the embedded manager's store, when the
+            default (``async_store_for(manager.store)``) is not wanted.
+
+    Raises:
+        ConfigurationError: the store's async flavour cannot be built.
+    """
+
+    def __init__(self, manager: SyncSessionManager, *,
+                 store: AsyncSessionStore | None = None) -> None:
         self.sync = manager
+        self._embedded = manager if isinstance(manager, SessionManager) else None
+        if self._embedded is not None:
+            self.store = store or async_store_for(self._embedded.store)
+            self.io = async_io(self.store)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> AsyncSessionManager:
@@ -88,9 +115,9 @@ class AsyncSessionManager:
         Raises:
             AttributeError: wrapping a remote manager.
         """
-        if not isinstance(self.sync, SessionManager):
+        if self._embedded is None:
             raise AttributeError("a remote manager's events are emitted inside the daemon")
-        return self.sync.events
+        return self._embedded.events
 
     @property
     def keyring(self) -> KeyRing:
@@ -99,9 +126,9 @@ class AsyncSessionManager:
         Raises:
             AttributeError: wrapping a remote manager.
         """
-        if not isinstance(self.sync, SessionManager):
+        if self._embedded is None:
             raise AttributeError("a remote manager holds no keys: the daemon does")
-        return self.sync.keyring
+        return self._embedded.keyring
 
     def new(self, *, client: ClientInfo | None = None, mode: OpenMode | None = None) -> Session:
         """A new lazy session (no I/O, so not a coroutine)."""
@@ -109,20 +136,46 @@ class AsyncSessionManager:
 
     async def load(self, cookie_value: object, *, client: ClientInfo | None = None,
                    mode: OpenMode | None = None) -> Session | None:
-        return await asyncio.to_thread(self.sync.load, cookie_value, client=client, mode=mode)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.load, cookie_value, client=client,
+                                           mode=mode)
+        session, lease = await loader.load(m.runtime, self.io, m, cookie_value, client,
+                                           mode or m.settings.default_mode)
+        if session is not None and lease is not None:
+            m.leases.hold(session, lease)
+        return session
 
     async def save(self, session: Session, *, create_empty: bool = False) -> None:
-        await asyncio.to_thread(self.sync.save, session, create_empty=create_empty)
+        m = self._embedded
+        if m is None:
+            await asyncio.to_thread(self.sync.save, session, create_empty=create_empty)
+            return
+        await writer.save(m.runtime, self.io, session, create_empty=create_empty)
 
     async def set_expiry(self, session: Session, *, idle: timedelta | None = None,
                          at: float | None = None) -> None:
-        await asyncio.to_thread(self.sync.set_expiry, session, idle=idle, at=at)
+        m = self._embedded
+        if m is None:
+            await asyncio.to_thread(self.sync.set_expiry, session, idle=idle, at=at)
+            return
+        await expiry.apply(m.runtime, self.io, session, idle=idle, at=at)
 
     async def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
-        return await asyncio.to_thread(self.sync.update, session, key, fn)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.update, session, key, fn)
+        return await update.update(m.runtime, self.io, session, key, fn)
 
     async def release(self, session: Session) -> None:
-        await asyncio.to_thread(self.sync.release, session)
+        """Release an exclusive-mode lease (no I/O, no thread, when none is held)."""
+        m = self._embedded
+        if m is not None:
+            await auth.release(self.io, m.leases, session)
+        elif session.lock_token is None:
+            self.sync.release(session)  # no lease: nothing to send to the daemon
+        else:
+            await asyncio.to_thread(self.sync.release, session)
 
     @asynccontextmanager
     async def open(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -140,15 +193,26 @@ class AsyncSessionManager:
 
     async def login(self, session: Session, user: str, *, level: int = 1,
                     pending: bool = False, keep_data: bool = True) -> Session:
-        return await asyncio.to_thread(self.sync.login, session, user, level=level,
-                                       pending=pending, keep_data=keep_data)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.login, session, user, level=level,
+                                           pending=pending, keep_data=keep_data)
+        return await auth.login(m.runtime, self.io, m.leases, session, user, level=level,
+                                pending=pending, keep_data=keep_data, fresh=True)
 
     async def rotate(self, session: Session, *, reason: str = "privilege_change") -> Session:
-        return await asyncio.to_thread(self.sync.rotate, session, reason=reason)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.rotate, session, reason=reason)
+        await auth.reissue(m.runtime, self.io, m.leases, session, reason=reason)
+        return session
 
     async def elevate(self, session: Session,
                       duration: timedelta = timedelta(minutes=5)) -> Session:
-        return await asyncio.to_thread(self.sync.elevate, session, duration)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.elevate, session, duration)
+        return await auth.elevate(m.runtime, self.io, m.leases, session, duration)
 
     def is_elevated(self, session: Session) -> bool:
         return self.sync.is_elevated(session)
@@ -157,28 +221,55 @@ class AsyncSessionManager:
         self.sync.require_recent_auth(session, max_age)
 
     async def logout(self, session: Session) -> None:
-        await asyncio.to_thread(self.sync.logout, session)
+        m = self._embedded
+        if m is None:
+            await asyncio.to_thread(self.sync.logout, session)
+            return
+        await auth.end(m.runtime, self.io, m.leases, session, "logout")
 
     async def destroy(self, session: Session) -> None:
-        await asyncio.to_thread(self.sync.destroy, session)
+        m = self._embedded
+        if m is None:
+            await asyncio.to_thread(self.sync.destroy, session)
+            return
+        await auth.end(m.runtime, self.io, m.leases, session, "destroyed")
 
     async def sessions_of(self, user: str, *, current: Session | None = None
                           ) -> list[SessionInfo]:
-        return await asyncio.to_thread(self.sync.sessions_of, user, current=current)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.sessions_of, user, current=current)
+        return await inventory.sessions_of(m.runtime, self.io, user, current=current)
 
     async def revoke(self, handle: str, *, reason: str = "admin") -> bool:
-        return await asyncio.to_thread(self.sync.revoke, handle, reason=reason)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.revoke, handle, reason=reason)
+        return await inventory.revoke(m.runtime, self.io, handle, reason=reason)
 
     async def revoke_user(self, user: str, *, keep: Session | str | None = None) -> int:
-        return await asyncio.to_thread(self.sync.revoke_user, user, keep=keep)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.revoke_user, user, keep=keep)
+        return await inventory.revoke_user(m.runtime, self.io, user, keep=keep)
 
     async def revoke_device(self, session: Session, handle: str, *,
                             max_auth_age: timedelta = timedelta(minutes=5)) -> bool:
-        return await asyncio.to_thread(self.sync.revoke_device, session, handle,
-                                       max_auth_age=max_auth_age)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.revoke_device, session, handle,
+                                           max_auth_age=max_auth_age)
+        return await auth.revoke_device(m.runtime, self.io, session, handle, max_auth_age)
 
     async def cleanup(self, *, batch: int = 500, max_batches: int | None = None) -> int:
-        return await asyncio.to_thread(self.sync.cleanup, batch=batch, max_batches=max_batches)
+        m = self._embedded
+        if m is None:
+            return await asyncio.to_thread(self.sync.cleanup, batch=batch,
+                                           max_batches=max_batches)
+        return await inventory.cleanup(m.runtime, self.io, batch=batch,
+                                       max_batches=max_batches, progress=None)
 
     async def close(self) -> None:
+        if self._embedded is not None:
+            await self.store.aclose()
         await asyncio.to_thread(self.sync.close)

@@ -26,7 +26,8 @@ from ..core.config import Settings
 from ..core.errors import CodecError, InvalidReason
 from ..core.keys import Key, KeyRing
 from ..core.record import SessionMeta
-from ..stores.base import SessionStore
+from ..stores.base import SessionStore, StoredRecord
+from .port import Io
 from .sealer import Opened, RecordSealer
 
 Revalidator = Callable[[str], bool]
@@ -93,15 +94,16 @@ class Runtime:
             fields=fields, correlation_id=client.correlation_id if client else None,
         ))
 
-    def invalid(self, reason: InvalidReason, client: ClientInfo | None,
-                key: str | None = None) -> None:
-        """Record a rejected cookie: the hooks always run; the ``invalid_session``
-        event is rate-limited to ``invalid_event_limit`` per address per minute.
+    async def invalid(self, io: Io, reason: InvalidReason, client: ClientInfo | None,
+                      key: str | None = None) -> None:
+        """Record a rejected cookie: the hooks always run (through ``io.call``);
+        the ``invalid_session`` event is rate-limited to ``invalid_event_limit``
+        per address per minute.
 
         Memory stays bounded: past 10,000 addresses the window starts over.
         """
         for hook in self.invalid_hooks:
-            hook(client, reason)
+            await io.call(hook, client, reason)
         address = (client.ip if client else None) or "-"
         now = self.clock()
         start, count = self._invalid_window.get(address, (now, 0))
@@ -114,7 +116,8 @@ class Runtime:
             self.emit("invalid_session", key=key, client=client, outcome="denied",
                       reason=reason.value)
 
-    def open_record(self, key: str, *, client: ClientInfo | None = None) -> Opened | None:
+    async def open_record(self, io: Io, key: str, *,
+                          client: ClientInfo | None = None) -> Opened | None:
         """Load and open the record under ``key``.
 
         Returns:
@@ -124,9 +127,15 @@ class Runtime:
         Raises:
             StoreError: the store failed.
         """
-        stored = self.store.load(key)
+        stored = await io.store.load(key)
         if stored is None:
             return None
+        return self.open_stored(key, stored, client=client)
+
+    def open_stored(self, key: str, stored: StoredRecord, *,
+                    client: ClientInfo | None = None) -> Opened | None:
+        """Open a record already read from the store; ``None`` (and a
+        ``decode_failed`` event) when it does not authenticate or decode."""
         try:
             return self.sealer.open(key, stored)
         except CodecError as exc:

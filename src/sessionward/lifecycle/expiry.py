@@ -19,13 +19,15 @@ from datetime import timedelta
 from ..core.errors import SessionGoneError
 from . import writer
 from .context import Runtime
+from .port import Io
 from .session import Session
 
 POLICY_ABSOLUTE = "policy_absolute"
 """``meta.extra`` key: the absolute expiry before an ``at`` shortened it."""
 
 
-def apply(rt: Runtime, session: Session, *, idle: timedelta | None, at: float | None) -> None:
+async def apply(rt: Runtime, io: Io, session: Session, *, idle: timedelta | None,
+                at: float | None) -> None:
     """:meth:`SessionManager.set_expiry` (its docstring is the contract)."""
     if session.ended:
         raise SessionGoneError(writer.ENDED)
@@ -44,4 +46,4 @@ def apply(rt: Runtime, session: Session, *, idle: timedelta | None, at: float | 
         meta.extra.pop(POLICY_ABSOLUTE, None)
     session.meta_dirty = True
     if rt.clock() >= new_absolute:
-        writer.end(rt, session, "expired", reason="set_expiry")
+        await writer.end(rt, io, session, "expired", reason="set_expiry")

@@ -16,6 +16,7 @@ from ..core import ids
 from ..core.keys import Key
 from ..core.record import TOMBSTONE, Forward
 from .context import Runtime
+from .port import Io
 from .sealer import Opened
 from .session import Session
 
@@ -42,7 +43,8 @@ def in_grace(forward: Forward | None, now: float) -> bool:
     return forward is not None and not forward.closed and now < forward.grace_until
 
 
-def rebind_to_successor(rt: Runtime, session: Session, tomb: Opened) -> Opened | None:
+async def rebind_to_successor(rt: Runtime, io: Io, session: Session,
+                              tomb: Opened) -> Opened | None:
     """During a save conflict the record was rotated away under us: within the
     grace, move ``session`` onto the successor (the response sends its new
     cookie) and return the successor's record; ``None`` when it cannot be
@@ -57,7 +59,7 @@ def rebind_to_successor(rt: Runtime, session: Session, tomb: Opened) -> Opened |
             or session._id is None):
         return None
     found = successor_of(rt, session._id, issuer, forward)
-    succ = rt.open_record(forward.key)
+    succ = await rt.open_record(io, forward.key)
     if found is None or succ is None or succ.meta.kind == TOMBSTONE:
         return None
     succ_id, succ_key = found

@@ -15,6 +15,7 @@ from ..core.client import describe_device
 from ..core.errors import CodecError, SessionLimitError
 from ..core.record import TOMBSTONE
 from .context import Runtime
+from .port import Io
 from .sealer import Opened
 from .session import Session
 
@@ -68,7 +69,7 @@ def info_of(opened: Opened, now: float, current_key: str | None = None) -> Sessi
     )
 
 
-def live_of_user(rt: Runtime, user: str) -> list[Opened]:
+async def live_of_user(rt: Runtime, io: Io, user: str) -> list[Opened]:
     """The opened live records of ``user`` (under every key of the ring).
 
     Records that fail to open fire ``decode_failed`` and are left out.
@@ -76,7 +77,7 @@ def live_of_user(rt: Runtime, user: str) -> list[Opened]:
     now = rt.clock()
     found: dict[str, Opened] = {}
     for key in rt.keyring.keys:  # sessions issued under older keys too
-        for skey, stored in rt.store.by_user(ids.user_key(user, key)):
+        for skey, stored in await io.store.by_user(ids.user_key(user, key)):
             if skey in found:
                 continue
             try:
@@ -91,46 +92,47 @@ def live_of_user(rt: Runtime, user: str) -> list[Opened]:
     return list(found.values())
 
 
-def sessions_of(rt: Runtime, user: str, *, current: Session | None = None
-                ) -> list[SessionInfo]:
+async def sessions_of(rt: Runtime, io: Io, user: str, *, current: Session | None = None
+                      ) -> list[SessionInfo]:
     """Live sessions of ``user``, most recently active first."""
     now = rt.clock()
     current_key = current.storage_key if current is not None else None
-    infos = [info_of(o, now, current_key) for o in live_of_user(rt, user)]
+    infos = [info_of(o, now, current_key) for o in await live_of_user(rt, io, user)]
     return sorted(infos, key=lambda i: i.last_seen, reverse=True)
 
 
-def revoke(rt: Runtime, handle: str, *, reason: str) -> bool:
+async def revoke(rt: Runtime, io: Io, handle: str, *, reason: str) -> bool:
     """Delete the session with ``handle``.  Malformed handles are refused
     before any store I/O."""
     if not ids.is_storage_key(handle):
         return False
-    opened = rt.open_record(handle)
-    deleted: bool = rt.store.delete(handle)
+    opened = await rt.open_record(io, handle)
+    deleted: bool = await io.store.delete(handle)
     if deleted:
         rt.emit("revoked", key=handle, user=opened.meta.user if opened else None,
                  reason=reason)
     return deleted
 
 
-def revoke_user(rt: Runtime, user: str, *, keep: Session | str | None) -> int:
+async def revoke_user(rt: Runtime, io: Io, user: str, *,
+                      keep: Session | str | None) -> int:
     """End every session of ``user`` except ``keep``."""
     keep_key = keep if isinstance(keep, str) or keep is None else keep.storage_key
     count = 0
-    for opened in live_of_user(rt, user):
-        if opened.key != keep_key and rt.store.delete(opened.key):
+    for opened in await live_of_user(rt, io, user):
+        if opened.key != keep_key and await io.store.delete(opened.key):
             count += 1
     rt.emit("revoked", user=user, reason="revoke_user", count=count)
     return count
 
 
-def cleanup(rt: Runtime, *, batch: int, max_batches: int | None,
-            progress: Callable[[int], None] | None) -> int:
+async def cleanup(rt: Runtime, io: Io, *, batch: int, max_batches: int | None,
+                  progress: Callable[[int], None] | None) -> int:
     """Purge expired records in batches of ``batch`` until none are left."""
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        removed = rt.store.purge_expired(rt.clock(), batch)
+        removed = await io.store.purge_expired(rt.clock(), batch)
         total += removed
         batches += 1
         if progress is not None:
@@ -141,7 +143,7 @@ def cleanup(rt: Runtime, *, batch: int, max_batches: int | None,
     return total
 
 
-def enforce_session_limit(rt: Runtime, user: str, current: Session) -> None:
+async def enforce_session_limit(rt: Runtime, io: Io, user: str, current: Session) -> None:
     """Apply ``max_sessions_per_user`` before ``current`` logs in as ``user``.
 
     Raises:
@@ -152,12 +154,12 @@ def enforce_session_limit(rt: Runtime, user: str, current: Session) -> None:
     limit = rt.settings.max_sessions_per_user
     if limit is None:
         return
-    others = [i for i in sessions_of(rt, user) if i.handle != current.storage_key]
+    others = [i for i in await sessions_of(rt, io, user) if i.handle != current.storage_key]
     if len(others) < limit:
         return
     if rt.settings.session_limit_policy == "reject":
         rt.emit("session_limit", user=user, outcome="denied", reason="reject")
         raise SessionLimitError(f"user already has {len(others)} sessions (limit {limit})")
     for info in sorted(others, key=lambda i: i.last_seen)[: len(others) - limit + 1]:
-        rt.store.delete(info.handle)
+        await io.store.delete(info.handle)
         rt.emit("revoked", key=info.handle, user=user, reason="session_limit")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from ..core.errors import LockTimeoutError, StoreError
 from ..stores.base import SessionStore
 from .context import Runtime
+from .port import Io
 
 _jitter = random.SystemRandom()
 
@@ -68,17 +69,55 @@ class Lease:
             _RENEWER.remove(self)
             self._on_lost(self)
 
-    def release(self) -> None:
-        """Stop renewing and release the lock (no-op if already lost)."""
+    def stop(self) -> bool:
+        """Stop renewing; True when the store lock should now be released
+        (held, not lost, not released before)."""
         if self.released:
-            return
+            return False
         self.released = True
         _RENEWER.remove(self)
-        if not self.lost:
+        return not self.lost
+
+    def release(self) -> None:
+        """Stop renewing and release the lock (no-op if already lost)."""
+        if self.stop():
             try:
                 self.store.lock_release(self.key, self.token)
             except StoreError:
                 pass  # it expires by itself after ttl; nothing else to do
+
+    async def release_via(self, io: Io) -> None:
+        """:meth:`release` through the lifecycle's :class:`~.port.Io`."""
+        if self.stop():
+            try:
+                await io.store.lock_release(self.key, self.token)
+            except StoreError:
+                pass  # it expires by itself after ttl; nothing else to do
+
+
+class LeaseTable:
+    """The exclusive-mode leases a manager's sessions hold, by session object.
+
+    Shared by a :class:`~.manager.SessionManager` and the
+    :class:`~.amanager.AsyncSessionManager` over it, so either can release a
+    session the other opened.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, Lease] = {}
+
+    def hold(self, session: object, lease: Lease) -> None:
+        self._held[id(session)] = lease
+
+    def take(self, session: object) -> Lease | None:
+        """Forget and return the lease ``session`` holds, if any."""
+        return self._held.pop(id(session), None) if self._held else None
+
+    def release_all(self) -> None:
+        """Release every held lease (closing the manager)."""
+        for lease in list(self._held.values()):
+            lease.release()
+        self._held.clear()
 
 
 class _Renewer:
@@ -130,11 +169,12 @@ _RENEWER = _Renewer()
 os.register_at_fork(after_in_child=_RENEWER._after_fork)
 
 
-def acquire(
-    store: SessionStore, key: str, *, ttl: float, wait: float, fingerprint: str,
+async def acquire(
+    io: Io, store: SessionStore, key: str, *, ttl: float, wait: float, fingerprint: str,
     on_lost: Callable[[Lease], None],
 ) -> Lease:
-    """Acquire the lease on ``key``, waiting at most ``wait`` seconds.
+    """Acquire the lease on ``key`` through ``io``, waiting at most ``wait`` seconds;
+    ``store`` (the sync store) renews it from the shared renewer thread.
 
     Sleeps are exponential (5 ms doubling to 50 ms) with full jitter, so
     waiters neither busy-spin nor move in lockstep.
@@ -147,18 +187,18 @@ def acquire(
     deadline = time.monotonic() + wait
     delay = 0.005
     while True:
-        if store.lock_acquire(key, token, ttl):
+        if await io.store.lock_acquire(key, token, ttl):
             return Lease(store, key, token, ttl, on_lost)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LockTimeoutError(
                 f"could not lock session {fingerprint} within {wait:g} s", lock_name=fingerprint
             )
-        time.sleep(min(remaining, _jitter.uniform(delay / 2, delay)))
+        await io.sleep(min(remaining, _jitter.uniform(delay / 2, delay)))
         delay = min(delay * 2, 0.05)
 
 
-def acquire_session_lease(rt: Runtime, skey: str) -> Lease:
+async def acquire_session_lease(rt: Runtime, io: Io, skey: str) -> Lease:
     """The exclusive-mode lease on session record ``skey``, with the settings'
     ``lock_ttl`` and ``lock_wait``; a failed renewal fires ``lock_lost``.
 
@@ -170,8 +210,8 @@ def acquire_session_lease(rt: Runtime, skey: str) -> Lease:
     def lost(lease: Lease) -> None:
         rt.emit("lock_lost", key=lease.key, outcome="failure", reason="renewal_failed")
 
-    return acquire(
-        rt.store, skey, ttl=rt.settings.lock_ttl.total_seconds(),
+    return await acquire(
+        io, rt.store, skey, ttl=rt.settings.lock_ttl.total_seconds(),
         wait=rt.settings.lock_wait.total_seconds(), fingerprint=rt.fingerprint(skey),
         on_lost=lost,
     )

@@ -26,13 +26,15 @@ from ..core.record import TOMBSTONE
 from . import rotation, writer
 from .context import Runtime
 from .lease import Lease, acquire_session_lease
+from .port import Io
 from .rotation import MAX_CHAIN
 from .sealer import Opened, store_expiry
 from .session import Session, SessionOwner
 
 
-def load(rt: Runtime, owner: SessionOwner, cookie_value: object, client: ClientInfo | None,
-         mode: OpenMode) -> tuple[Session | None, Lease | None]:
+async def load(rt: Runtime, io: Io, owner: SessionOwner, cookie_value: object,
+               client: ClientInfo | None, mode: OpenMode
+               ) -> tuple[Session | None, Lease | None]:
     """:meth:`SessionManager.load`: the session and, in ``exclusive`` mode, its lease.
 
     Raises:
@@ -42,68 +44,71 @@ def load(rt: Runtime, owner: SessionOwner, cookie_value: object, client: ClientI
     parsed = ids.parse_cookie_value(cookie_value, rt.keyring)
     if parsed is None:
         if cookie_value:
-            rt.invalid(InvalidReason.MALFORMED, client)
+            await rt.invalid(io, InvalidReason.MALFORMED, client)
         return None, None
     session_id, key = parsed
     skey = ids.storage_key(session_id, key)
     if mode != "exclusive":
-        return load_id(rt, owner, session_id, key, skey, client, mode,
-                       cookie=str(cookie_value)), None
-    return load_exclusive(rt, owner, session_id, key, skey, client)
+        return await load_id(rt, io, owner, session_id, key, skey, client, mode,
+                             cookie=str(cookie_value)), None
+    return await load_exclusive(rt, io, owner, session_id, key, skey, client)
 
 
-def load_exclusive(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, skey: str,
-                   client: ClientInfo | None) -> tuple[Session | None, Lease | None]:
+async def load_exclusive(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key: Key,
+                         skey: str, client: ClientInfo | None
+                         ) -> tuple[Session | None, Lease | None]:
     """Lease first, then load; a forwarded request re-locks the successor and reloads it.
 
     Raises:
         LockTimeoutError: the lease was not free within ``lock_wait``.
         StoreError: the store failed.
     """
-    lease = acquire_session_lease(rt, skey)
+    lease = await acquire_session_lease(rt, io, skey)
     try:
-        session = load_id(rt, owner, session_id, key, skey, client, "exclusive")
+        session = await load_id(rt, io, owner, session_id, key, skey, client, "exclusive")
         if session is not None and session.storage_key != skey:
             # Forwarded (or re-issued) to another record: lock that one, then reload it.
-            lease.release()
-            lease = acquire_session_lease(rt, session.storage_key or "")
+            await lease.release_via(io)
+            lease = await acquire_session_lease(rt, io, session.storage_key or "")
             fresh_id, fresh_key = session._id or "", rt.keyring.by_id[session.meta.issuer]
-            session = load_id(rt, owner, fresh_id, fresh_key, session.storage_key or "",
-                              client, "exclusive", forwarded=True)
+            session = await load_id(rt, io, owner, fresh_id, fresh_key,
+                                    session.storage_key or "", client, "exclusive",
+                                    forwarded=True)
     except BaseException:
-        lease.release()
+        await lease.release_via(io)
         raise
     if session is None:
-        lease.release()
+        await lease.release_via(io)
         return None, None
     session.lock_token = lease.token
     return session, lease
 
 
-def load_id(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, skey: str,
-            client: ClientInfo | None, mode: OpenMode, *, forwarded: bool = False,
-            depth: int = 0, cookie: str | None = None) -> Session | None:
+async def load_id(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key: Key,
+                  skey: str, client: ClientInfo | None, mode: OpenMode, *,
+                  forwarded: bool = False, depth: int = 0,
+                  cookie: str | None = None) -> Session | None:
     """Load by verified ID; ``cookie`` is the already-verified cookie value, if at hand.
 
     Raises:
         StoreError: the store failed.
     """
     for _hop in range(MAX_CHAIN + 2):
-        stored = rt.store.load(skey)
+        stored = await io.store.load(skey)
         if stored is None:
-            rt.invalid(InvalidReason.UNKNOWN, client)
+            await rt.invalid(io, InvalidReason.UNKNOWN, client)
             return None
         try:
             opened = rt.sealer.open(skey, stored)
         except CodecError as exc:
             rt.emit("decode_failed", key=skey, client=client, outcome="denied",
                     reason="undecodable", detail=exc.reason)
-            rt.invalid(InvalidReason.TAMPERED, client, skey)
+            await rt.invalid(io, InvalidReason.TAMPERED, client, skey)
             return None
         if opened.meta.kind != TOMBSTONE:
-            return activate(rt, owner, session_id, key, opened, client, mode,
-                            forwarded=forwarded, cookie=cookie, depth=depth)
-        target = rotation.forward_target(rt, session_id, key, opened, client, depth)
+            return await activate(rt, io, owner, session_id, key, opened, client, mode,
+                                  forwarded=forwarded, cookie=cookie, depth=depth)
+        target = await rotation.forward_target(rt, io, session_id, key, opened, client, depth)
         if target is None:
             return None
         session_id, key, skey = target
@@ -111,17 +116,17 @@ def load_id(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, skey: s
     return None
 
 
-def activate(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, opened: Opened,
-             client: ClientInfo | None, mode: OpenMode, *, forwarded: bool,
-             cookie: str | None, depth: int) -> Session | None:
+async def activate(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key: Key,
+                   opened: Opened, client: ClientInfo | None, mode: OpenMode, *,
+                   forwarded: bool, cookie: str | None, depth: int) -> Session | None:
     """Enforce expiry on an opened live record and build the request's Session."""
     now = rt.clock()
     meta = opened.meta
     if now >= meta.absolute or now >= opened.last_activity + meta.idle:
         reason = InvalidReason.EXPIRED if now >= meta.absolute else InvalidReason.IDLE
-        rt.store.delete(opened.key)
+        await io.store.delete(opened.key)
         rt.emit("expired", key=opened.key, user=meta.user, client=client, reason=reason.value)
-        rt.invalid(reason, client, opened.key)
+        await rt.invalid(io, reason, client, opened.key)
         return None
     try:
         data = codec.loads_data(opened.data_json)
@@ -135,34 +140,35 @@ def activate(rt: Runtime, owner: SessionOwner, session_id: str, key: Key, opened
                           opened.stored.version)
     if forwarded:
         session.cookie_changed = True
-    return after_load(rt, owner, session, opened, forwarded, depth)
+    return await after_load(rt, io, owner, session, opened, forwarded, depth)
 
 
-def after_load(rt: Runtime, owner: SessionOwner, session: Session, opened: Opened,
-               forwarded: bool, depth: int) -> Session | None:
+async def after_load(rt: Runtime, io: Io, owner: SessionOwner, session: Session,
+                     opened: Opened, forwarded: bool, depth: int) -> Session | None:
     """Revalidation, binding, grace closing, periodic rotation, then the touch."""
     now = rt.clock()
-    if not revalidated(rt, session, now) or not check_binding(rt, session):
+    if not await revalidated(rt, io, session, now) or not await check_binding(rt, io, session):
         return None
     if session.meta.predecessor and not forwarded:
-        rotation.close_grace(rt, session)
+        await rotation.close_grace(rt, io, session)
     interval = rt.settings.rotation_interval
     if (not forwarded and interval is not None and session.mode != "read"
             and now - session.meta.rotated_at >= interval.total_seconds()):
-        if rotation.rotate_periodic(rt, session, opened):
+        if await rotation.rotate_periodic(rt, io, session, opened):
             return session
         # Lost the rotation race: the old ID now forwards to the winner.
         issuer = rt.keyring.by_id.get(session.meta.issuer, rt.keyring.active)
-        return load_id(rt, owner, session._id or "", issuer, opened.key, session.client,
-                       session.mode, depth=max(depth, 1))
+        return await load_id(rt, io, owner, session._id or "", issuer, opened.key,
+                             session.client, session.mode, depth=max(depth, 1))
     if session.meta_dirty and session.mode != "read":
-        writer.write(rt, session, session.loaded_json or b"{}")
+        await writer.write(rt, io, session, session.loaded_json or b"{}")
     elif now - opened.last_activity >= rt.settings.effective_touch_interval:
-        rt.store.touch(opened.key, expires_at=store_expiry(session.meta, now), touched_at=now)
+        await io.store.touch(opened.key, expires_at=store_expiry(session.meta, now),
+                             touched_at=now)
     return session
 
 
-def revalidated(rt: Runtime, session: Session, now: float) -> bool:
+async def revalidated(rt: Runtime, io: Io, session: Session, now: float) -> bool:
     """Run the app's revalidation callback when due; False ends the session."""
     interval = rt.settings.revalidate_interval
     meta = session.meta
@@ -171,17 +177,17 @@ def revalidated(rt: Runtime, session: Session, now: float) -> bool:
     since = meta.revalidated_at or meta.auth_time or meta.created
     if now - since < interval.total_seconds():
         return True
-    if not rt.revalidate(meta.user):
+    if not await io.call(rt.revalidate, meta.user):
         rt.emit("revalidation_failed", key=session.storage_key, user=meta.user,
                 outcome="denied", reason="user_invalid")
-        writer.end(rt, session, "revoked", reason="revalidation_failed")
+        await writer.end(rt, io, session, "revoked", reason="revalidation_failed")
         return False
     meta.revalidated_at = now
     session.meta_dirty = True
     return True
 
 
-def check_binding(rt: Runtime, session: Session) -> bool:
+async def check_binding(rt: Runtime, io: Io, session: Session) -> bool:
     """Record a first client profile, accept a known one, else apply the policy."""
     s = rt.settings
     profile = profile_of(session.client, s.ip_prefix_v4, s.ip_prefix_v6)
@@ -194,4 +200,4 @@ def check_binding(rt: Runtime, session: Session) -> bool:
         return True
     if profile in meta.profiles:
         return True
-    return rotation.profile_changed(rt, session, profile)
+    return await rotation.profile_changed(rt, io, session, profile)

@@ -18,8 +18,11 @@ Guarantees (each pinned by the contract suite in ``tests/contract``):
 
 The manager composes the lifecycle: it owns a :class:`~.context.Runtime`
 (store, keys, sealer, settings, clock, events) and hands it to the load path
-(:mod:`.loader`), the save path (:mod:`.writer`, :mod:`.update`), rotation and
-the inventory; none of those import the manager.
+(:mod:`.loader`), the save path (:mod:`.writer`, :mod:`.update`), rotation,
+authentication steps (:mod:`.auth`) and the inventory; none of those import
+the manager.  Those steps are coroutines; this manager drives them
+synchronously over its store (:func:`~.port.drive` with :func:`~.port.sync_io`)
+and :class:`~.amanager.AsyncSessionManager` awaits the very same ones.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from ..core.keys import KeyRing, load_keyring
 from ..stores.base import SessionStore
 from . import auth, expiry, inventory, loader, update, writer
 from .context import BindingCallable, Revalidator, Runtime
-from .lease import Lease
+from .lease import LeaseTable
+from .port import drive, sync_io
 from .sealer import Opened, RecordSealer
 from .session import Session
 
@@ -84,7 +88,8 @@ class SessionManager:
             settings=settings, clock=clock or system_clock, events=events or EventHub(),
             revalidate=revalidate, binding=binding,
         )
-        self._leases: dict[int, Lease] = {}
+        self.leases = LeaseTable()
+        self.io = sync_io(store)
 
     # -------------------------------------------------------------- builders
 
@@ -172,7 +177,7 @@ class SessionManager:
     def invalid(self, reason: InvalidReason, client: ClientInfo | None,
                 key: str | None = None) -> None:
         """Record a rejected cookie: rate-limited event + throttle hooks."""
-        self.runtime.invalid(reason, client, key)
+        drive(self.runtime.invalid(self.io, reason, client, key))
 
     def open_record(self, key: str) -> Opened | None:
         """Load and open the record under ``key``; ``None`` if absent or undecodable
@@ -181,7 +186,7 @@ class SessionManager:
         Raises:
             StoreError: the store failed.
         """
-        return self.runtime.open_record(key)
+        return drive(self.runtime.open_record(self.io, key))
 
     def fingerprint_of(self, session: Session) -> str:
         """The short keyed fingerprint of a stored session (for logs)."""
@@ -207,10 +212,10 @@ class SessionManager:
             StoreError: the store is down (never ``None`` for an outage).
             LockTimeoutError: ``exclusive`` mode could not get the lease in time.
         """
-        session, lease = loader.load(self.runtime, self, cookie_value, client,
-                                     mode or self.settings.default_mode)
+        session, lease = drive(loader.load(self.runtime, self.io, self, cookie_value, client,
+                                           mode or self.settings.default_mode))
         if session is not None and lease is not None:
-            self._leases[id(session)] = lease
+            self.leases.hold(session, lease)
         return session
 
     def save(self, session: Session, *, create_empty: bool = False) -> None:
@@ -228,7 +233,7 @@ class SessionManager:
             SessionTooLargeError: over ``max_record_bytes``; nothing written.
             TypeError: a value outside the codec's allowlist (names the key).
         """
-        writer.save(self.runtime, session, create_empty=create_empty)
+        drive(writer.save(self.runtime, self.io, session, create_empty=create_empty))
 
     def set_expiry(self, session: Session, *, idle: timedelta | None = None,
                    at: float | None = None) -> None:
@@ -243,7 +248,7 @@ class SessionManager:
             ValueError: ``idle`` is not positive.
             SessionGoneError: the session has ended.
         """
-        expiry.apply(self.runtime, session, idle=idle, at=at)
+        drive(expiry.apply(self.runtime, self.io, session, idle=idle, at=at))
 
     def update(self, session: Session, key: str, fn: Callable[[Any], Any]) -> Any:
         """Atomic read-modify-write of one key, retried on conflict.
@@ -257,7 +262,7 @@ class SessionManager:
             SessionConflictError: still conflicting after many retries.
             SessionReadOnlyError: opened in ``read`` mode.
         """
-        return update.update(self.runtime, session, key, fn, self.save)
+        return drive(update.update(self.runtime, self.io, session, key, fn))
 
     @contextmanager
     def open(self, cookie_value: object, *, client: ClientInfo | None = None,
@@ -279,10 +284,7 @@ class SessionManager:
 
     def release(self, session: Session) -> None:
         """Release an exclusive-mode lease (no-op otherwise)."""
-        lease = self._leases.pop(id(session), None)
-        if lease is not None:
-            lease.release()
-        session.lock_token = None
+        drive(auth.release(self.io, self.leases, session))
 
     # ------------------------------------------------------- auth lifecycle
 
@@ -301,10 +303,8 @@ class SessionManager:
             SessionGoneError: the session ended meanwhile.
             ValueError: empty user id.
         """
-        self.release(session)  # the lease belongs to the old record
-        auth.login(self.runtime, session, user, level=level, pending=pending,
-                   keep_data=keep_data, fresh=fresh)
-        return session
+        return drive(auth.login(self.runtime, self.io, self.leases, session, user, level=level,
+                                pending=pending, keep_data=keep_data, fresh=fresh))
 
     def rotate(self, session: Session, *, reason: str = "privilege_change") -> Session:
         """Rotate to a new ID with no grace (role or privilege change).
@@ -312,7 +312,7 @@ class SessionManager:
         Raises:
             SessionGoneError: the session ended meanwhile.
         """
-        self._reissue(session, reason=reason)
+        drive(auth.reissue(self.runtime, self.io, self.leases, session, reason=reason))
         return session
 
     def elevate(self, session: Session, duration: timedelta = timedelta(minutes=5)) -> Session:
@@ -323,13 +323,7 @@ class SessionManager:
             ReauthenticationRequired: no user is logged in.
             SessionGoneError: the session ended meanwhile.
         """
-        self.release(session)
-        auth.elevate(self.runtime, session, duration)
-        return session
-
-    def _reissue(self, session: Session, *, reason: str) -> None:
-        self.release(session)  # the lease belongs to the old record
-        writer.reissue(self.runtime, session, reason=reason)
+        return drive(auth.elevate(self.runtime, self.io, self.leases, session, duration))
 
     def is_elevated(self, session: Session) -> bool:
         """True inside the step-up window."""
@@ -353,8 +347,7 @@ class SessionManager:
         Raises:
             StoreError: the store failed.
         """
-        self.release(session)
-        writer.end(self.runtime, session, "logout")
+        drive(auth.end(self.runtime, self.io, self.leases, session, "logout"))
 
     def destroy(self, session: Session) -> None:
         """Like :meth:`logout`, for sessions without a login.
@@ -362,8 +355,7 @@ class SessionManager:
         Raises:
             StoreError: the store failed.
         """
-        self.release(session)
-        writer.end(self.runtime, session, "destroyed")
+        drive(auth.end(self.runtime, self.io, self.leases, session, "destroyed"))
 
     # ------------------------------------------------------------- inventory
 
@@ -371,18 +363,18 @@ class SessionManager:
                     ) -> list[inventory.SessionInfo]:
         """Metadata of every live session of ``user`` (never IDs), newest first.
         Cost: O(that user's sessions)."""
-        return inventory.sessions_of(self.runtime, user, current=current)
+        return drive(inventory.sessions_of(self.runtime, self.io, user, current=current))
 
     def revoke(self, handle: str, *, reason: str = "admin") -> bool:
         """End the session with this opaque handle; True if it existed."""
-        return inventory.revoke(self.runtime, handle, reason=reason)
+        return drive(inventory.revoke(self.runtime, self.io, handle, reason=reason))
 
     def revoke_user(self, user: str, *, keep: Session | str | None = None) -> int:
         """End every session of ``user`` except ``keep`` (a session or handle).
 
         Returns the number ended.  Cost: O(that user's sessions).
         """
-        return inventory.revoke_user(self.runtime, user, keep=keep)
+        return drive(inventory.revoke_user(self.runtime, self.io, user, keep=keep))
 
     def revoke_device(self, session: Session, handle: str, *,
                       max_auth_age: timedelta = timedelta(minutes=5)) -> bool:
@@ -391,12 +383,7 @@ class SessionManager:
         Raises:
             ReauthenticationRequired: the caller did not authenticate recently.
         """
-        self.require_recent_auth(session, max_auth_age)
-        if session.user is None or not any(
-            i.handle == handle for i in inventory.sessions_of(self.runtime, session.user)
-        ):
-            return False
-        return inventory.revoke(self.runtime, handle, reason="user")
+        return drive(auth.revoke_device(self.runtime, self.io, session, handle, max_auth_age))
 
     def cleanup(self, *, batch: int = 500, max_batches: int | None = None,
                 progress: Callable[[int], None] | None = None) -> int:
@@ -406,14 +393,12 @@ class SessionManager:
         short store transaction (measured on SQLite: 500 rows of ~1.2 KB take
         7 ms median, 22 ms worst, so no lock is held anywhere near 50 ms).
         """
-        return inventory.cleanup(self.runtime, batch=batch, max_batches=max_batches,
-                                 progress=progress)
+        return drive(inventory.cleanup(self.runtime, self.io, batch=batch,
+                                       max_batches=max_batches, progress=progress))
 
     def close(self) -> None:
         """Release leases and close the store."""
-        for lease in list(self._leases.values()):
-            lease.release()
-        self._leases.clear()
+        self.leases.release_all()
         self.store.close()
 
     def __enter__(self) -> SessionManager:

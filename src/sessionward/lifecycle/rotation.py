@@ -41,6 +41,7 @@ from ..core.record import TOMBSTONE, Forward
 from . import writer
 from .context import Runtime
 from .forwarding import in_grace, successor_of
+from .port import Io
 from .sealer import Opened, store_expiry
 from .session import Session
 
@@ -48,7 +49,7 @@ MAX_CHAIN = 8
 """At most this many forwards are followed (and revoked as one family)."""
 
 
-def rotate_periodic(rt: Runtime, session: Session, opened: Opened) -> bool:
+async def rotate_periodic(rt: Runtime, io: Io, session: Session, opened: Opened) -> bool:
     """Rotate ``session`` to a successor, keeping the old ID as a forwarding tombstone.
 
     Returns:
@@ -72,17 +73,17 @@ def rotate_periodic(rt: Runtime, session: Session, opened: Opened) -> bool:
                         predecessor=old_key if rt.settings.grace_ends_on_successor_use else None,
                         profiles=list(session.meta.profiles))
     blob = rt.sealer.seal(new_key, succ_meta, opened.data_json)
-    stored = rt.store.create(new_key, blob, expires_at=store_expiry(succ_meta, now),
-                             user_key=opened.stored.user_key)
+    stored = await io.store.create(new_key, blob, expires_at=store_expiry(succ_meta, now),
+                                   user_key=opened.stored.user_key)
     tomb = replace(session.meta, kind=TOMBSTONE, last_seen=now, profiles=[],
                    forward=Forward(nonce, new_key, active.kid, now + grace))
     tomb_expiry = min(session.meta.absolute, now + max(session.meta.idle, grace))
     try:
-        rt.store.replace(old_key, rt.sealer.seal(old_key, tomb, b"{}"),
-                         expected_version=opened.stored.version, expires_at=tomb_expiry,
-                         user_key=None)
+        await io.store.replace(old_key, rt.sealer.seal(old_key, tomb, b"{}"),
+                               expected_version=opened.stored.version, expires_at=tomb_expiry,
+                               user_key=None)
     except SessionConflictError:
-        rt.store.delete(new_key)  # lost the race (t2 above): drop our orphan
+        await io.store.delete(new_key)  # lost the race (t2 above): drop our orphan
         return False
     session.meta = succ_meta
     session.bind_identity(new_id, ids.cookie_value(new_id, active), new_key, stored.version)
@@ -92,8 +93,8 @@ def rotate_periodic(rt: Runtime, session: Session, opened: Opened) -> bool:
     return True
 
 
-def forward_target(rt: Runtime, session_id: str, key: Key, tomb: Opened,
-                   client: ClientInfo | None, depth: int) -> tuple[str, Key, str] | None:
+async def forward_target(rt: Runtime, io: Io, session_id: str, key: Key, tomb: Opened,
+                         client: ClientInfo | None, depth: int) -> tuple[str, Key, str] | None:
     """Where a request that presented a rotated-away ID continues.
 
     Returns:
@@ -114,12 +115,12 @@ def forward_target(rt: Runtime, session_id: str, key: Key, tomb: Opened,
     rt.emit("zombie_accessed", key=tomb.key, user=tomb.meta.user, client=client,
             outcome="denied", reason=reason)
     if rt.settings.zombie_policy == "revoke":
-        revoke_family(rt, tomb)
-    rt.invalid(InvalidReason.ZOMBIE, client, tomb.key)
+        await revoke_family(rt, io, tomb)
+    await rt.invalid(io, InvalidReason.ZOMBIE, client, tomb.key)
     return None
 
 
-def revoke_family(rt: Runtime, tomb: Opened) -> int:
+async def revoke_family(rt: Runtime, io: Io, tomb: Opened) -> int:
     """Delete a tombstone and every successor it (transitively) forwards to.
 
     Returns:
@@ -133,19 +134,19 @@ def revoke_family(rt: Runtime, tomb: Opened) -> int:
     for _ in range(MAX_CHAIN):
         if forward is None:
             break
-        nxt = rt.open_record(forward.key)
+        nxt = await rt.open_record(io, forward.key)
         if nxt is None:
             break
         doomed.append(nxt.key)
         forward = nxt.meta.forward if nxt.meta.kind == TOMBSTONE else None
     for key in doomed:
-        rt.store.delete(key)
+        await io.store.delete(key)
     rt.emit("revoked", key=doomed[-1], user=tomb.meta.user, reason="zombie_family",
             count=len(doomed))
     return len(doomed)
 
 
-def close_grace(rt: Runtime, session: Session) -> None:
+async def close_grace(rt: Runtime, io: Io, session: Session) -> None:
     """The successor was used with its own cookie: stop the old ID forwarding.
 
     A concurrent close or revoke of the tombstone wins quietly (nothing left
@@ -156,19 +157,20 @@ def close_grace(rt: Runtime, session: Session) -> None:
     session.meta_dirty = True
     if pred is None:
         return
-    tomb = rt.open_record(pred)
+    tomb = await rt.open_record(io, pred)
     if tomb is None or tomb.meta.forward is None or tomb.meta.forward.key != session.storage_key:
         return
     tomb.meta.forward.closed = True
     try:
-        rt.store.replace(pred, rt.sealer.seal(pred, tomb.meta, b"{}"),
-                         expected_version=tomb.stored.version,
-                         expires_at=tomb.stored.expires_at, user_key=None)
+        await io.store.replace(pred, rt.sealer.seal(pred, tomb.meta, b"{}"),
+                               expected_version=tomb.stored.version,
+                               expires_at=tomb.stored.expires_at, user_key=None)
     except (SessionConflictError, StoreError, CodecError):
         return  # another request closed or revoked it first; nothing to do
 
 
-def profile_changed(rt: Runtime, session: Session, profile: dict[str, str]) -> bool:
+async def profile_changed(rt: Runtime, io: Io, session: Session,
+                          profile: dict[str, str]) -> bool:
     """Apply the client-binding policy to a new client profile.
 
     Returns:
@@ -186,22 +188,23 @@ def profile_changed(rt: Runtime, session: Session, profile: dict[str, str]) -> b
     policy = rt.settings.client_binding
     if rt.binding is not None:
         try:
-            meta.profiles = list(rt.binding(list(meta.profiles), profile))[-8:]
+            allowed = await io.call(rt.binding, list(meta.profiles), profile)
+            meta.profiles = list(allowed)[-8:]
         except Exception:  # noqa: BLE001 - the app's callable denies by raising anything
             policy = "deny"
         else:
             session.meta_dirty = True
-            return profile in meta.profiles or _deny(rt, session)
+            return profile in meta.profiles or await _deny(rt, io, session)
     if policy == "deny":
-        return _deny(rt, session)
+        return await _deny(rt, io, session)
     meta.profiles = [*meta.profiles, profile][-8:]
     session.meta_dirty = True
     if policy == "rotate" and session.mode != "read":
-        writer.reissue(rt, session, reason="profile_changed")
+        await writer.reissue(rt, io, session, reason="profile_changed")
     return True
 
 
-def _deny(rt: Runtime, session: Session) -> bool:
-    writer.end(rt, session, "revoked", reason="profile_denied")
-    rt.invalid(InvalidReason.PROFILE, session.client, session.storage_key)
+async def _deny(rt: Runtime, io: Io, session: Session) -> bool:
+    await writer.end(rt, io, session, "revoked", reason="profile_denied")
+    await rt.invalid(io, InvalidReason.PROFILE, session.client, session.storage_key)
     return False

@@ -18,15 +18,16 @@ Taking the lease for each attempt makes ``update()`` wait for X instead.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
 from ..core import codec
 from ..core.errors import SessionConflictError, SessionGoneError, SessionReadOnlyError
 from ..core.merge import pending_changes
+from . import writer
 from .context import Runtime
 from .lease import acquire_session_lease
+from .port import Io
 from .sealer import store_expiry
 from .session import Session
 from .writer import ENDED, fresh
@@ -47,40 +48,54 @@ def update_without_store(session: Session, key: str, fn: Callable[[Any], Any],
     Raises:
         SessionReadOnlyError: opened in ``read`` mode.
     """
+    handled, value = update_in_memory(session, key, fn)
+    if handled:
+        save(session)
+    return handled, value
+
+
+def update_in_memory(session: Session, key: str, fn: Callable[[Any], Any]) -> tuple[bool, Any]:
+    """:func:`update_without_store` before its save: ``(handled, value)``, and
+    when handled the session holds the new value and must be saved.
+
+    Raises:
+        SessionReadOnlyError: opened in ``read`` mode.
+    """
     if session.mode == "read":
         raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
     if session.is_new or session.lock_token is not None:
         value = fn(session.data_snapshot().get(key))
         session[key] = value
-        save(session)
         return True, value
     return False, None
 
 
-def update(rt: Runtime, session: Session, key: str, fn: Callable[[Any], Any],
-           save: Callable[[Session], None]) -> Any:
+async def update(rt: Runtime, io: Io, session: Session, key: str,
+                 fn: Callable[[Any], Any]) -> Any:
     """:meth:`SessionManager.update` (its docstring is the contract)."""
-    handled, value = update_without_store(session, key, fn, save)
+    handled, value = update_in_memory(session, key, fn)
     if handled:
+        await writer.save(rt, io, session)
         return value
     delay = 0.001
     for _attempt in range(MAX_ATTEMPTS):
         locked = session.storage_key or ""
-        lease = acquire_session_lease(rt, locked)
+        lease = await acquire_session_lease(rt, io, locked)
         try:
-            value, done = try_update(rt, session, key, fn, locked=locked, fence=lease.token)
+            value, done = await try_update(rt, io, session, key, fn, locked=locked,
+                                           fence=lease.token)
         finally:
-            lease.release()
+            await lease.release_via(io)
         if done:
             return value
-        time.sleep(_jitter.uniform(0, delay))
+        await io.sleep(_jitter.uniform(0, delay))
         delay = min(delay * 2, 0.05)
     raise SessionConflictError(
         f"update of {key!r} kept conflicting; gave up after {MAX_ATTEMPTS} tries")
 
 
-def try_update(rt: Runtime, session: Session, key: str, fn: Callable[[Any], Any], *,
-               locked: str, fence: str) -> tuple[Any, bool]:
+async def try_update(rt: Runtime, io: Io, session: Session, key: str,
+                     fn: Callable[[Any], Any], *, locked: str, fence: str) -> tuple[Any, bool]:
     """One read-modify-write attempt under the lease on ``locked`` whose token is
     ``fence``; ``(value, False)`` on a version conflict or when the session
     moved to a rotation successor (the caller then locks the successor and
@@ -96,19 +111,19 @@ def try_update(rt: Runtime, session: Session, key: str, fn: Callable[[Any], Any]
     """
     if session.ended:
         raise SessionGoneError(ENDED)
-    current = fresh(rt, session)
+    current = await fresh(rt, io, session)
     if current.key != locked:
         return None, False
     pending, deleted = pending_changes(session.loaded_json or b"{}", session.data_snapshot())
     stored_data = codec.decode_data(codec.loads(current.data_json))
     value = fn(stored_data.get(key))
     stored_data[key] = value
-    data_json = codec.dumps(codec.encode_data(stored_data))
+    data_json = codec.dumps_data(stored_data)
     meta = session.meta if session.meta_dirty else current.meta
     meta.last_seen = rt.clock()
     blob = rt.sealer.seal(current.key, meta, data_json)
     try:
-        stored = rt.store.replace(
+        stored = await io.store.replace(
             current.key, blob, expected_version=current.stored.version,
             expires_at=store_expiry(meta, meta.last_seen), user_key=current.stored.user_key,
             fence=fence,

@@ -3,7 +3,7 @@
 - :func:`save` is :meth:`SessionManager.save`: nothing for an unchanged
   session (a read-only request writes nothing), creation for a new one that
   holds data or a user (lazy creation), else a compare-and-set write.
-- :func:`create` never overwrites: a fresh ID, a sealed record, ``SET NX``
+- :func:`insert` never overwrites: a fresh ID, a sealed record, ``SET NX``
   semantics in every store.
 - :func:`write` is the compare-and-set with the three-way merge of disjoint
   keys on conflict (race timelines: ``docs/concurrency.md``).
@@ -30,6 +30,7 @@ from ..core.merge import three_way
 from ..core.record import TOMBSTONE
 from .context import Runtime
 from .forwarding import rebind_to_successor
+from .port import Io, drive, sync_io
 from .sealer import Opened, store_expiry
 from .session import Session
 
@@ -45,10 +46,10 @@ def data_json_of(session: Session) -> bytes:
     Raises:
         TypeError: a value outside the codec's allowlist (names the key).
     """
-    return codec.dumps(codec.encode_data(session.data_snapshot()))
+    return codec.dumps_data(session.data_snapshot())
 
 
-def save(rt: Runtime, session: Session, *, create_empty: bool = False) -> None:
+async def save(rt: Runtime, io: Io, session: Session, *, create_empty: bool = False) -> None:
     """:meth:`SessionManager.save` (its docstring is the contract)."""
     if session.mode == "read":
         raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")
@@ -57,11 +58,11 @@ def save(rt: Runtime, session: Session, *, create_empty: bool = False) -> None:
     data_json = data_json_of(session)
     if session.is_new:
         if session.data_snapshot() or session.meta.user is not None or create_empty:
-            create(rt, session, data_json)
+            await insert(rt, io, session, data_json)
         return
     if data_json == session.loaded_json and not session.meta_dirty:
         return
-    write(rt, session, data_json)
+    await write(rt, io, session, data_json)
 
 
 def bind_new_id(rt: Runtime, session: Session, key: Key | None = None, *,
@@ -82,6 +83,17 @@ def bind_new_id(rt: Runtime, session: Session, key: Key | None = None, *,
 
 def create(rt: Runtime, session: Session, data_json: bytes, *,
            reserved: tuple[str, Key] | None = None) -> None:
+    """:func:`insert`, driven synchronously over ``rt.store`` (the daemon's
+    reserved-ID ``create`` calls it).
+
+    Raises:
+        see :func:`insert`.
+    """
+    drive(insert(rt, sync_io(rt.store), session, data_json, reserved=reserved))
+
+
+async def insert(rt: Runtime, io: Io, session: Session, data_json: bytes, *,
+                 reserved: tuple[str, Key] | None = None) -> None:
     """Store ``session`` under a fresh ID, or a daemon-``reserved`` one (the ID
     and its issuing key); never overwrites.
 
@@ -98,13 +110,13 @@ def create(rt: Runtime, session: Session, data_json: bytes, *,
         skey = bind_new_id(rt, session, reserved[1], session_id=reserved[0])
     blob = rt.sealer.seal(skey, session.meta, data_json)
     user_key = rt.user_key(session.meta.user) if session.meta.user else None
-    stored = rt.store.create(skey, blob, expires_at=store_expiry(session.meta, now),
-                             user_key=user_key)
+    stored = await io.store.create(skey, blob, expires_at=store_expiry(session.meta, now),
+                                   user_key=user_key)
     session.mark_stored(data_json, stored.version)
     rt.emit("created", key=skey, user=session.meta.user, client=session.client)
 
 
-def write(rt: Runtime, session: Session, data_json: bytes) -> None:
+async def write(rt: Runtime, io: Io, session: Session, data_json: bytes) -> None:
     """Compare-and-set, merging disjoint changes on conflict.
 
     Retries are bounded by ``conflict_retries`` *and* by ``lock_wait``
@@ -123,22 +135,22 @@ def write(rt: Runtime, session: Session, data_json: bytes) -> None:
         if attempt:
             if time.monotonic() > deadline:
                 break
-            time.sleep(_jitter.uniform(0, delay))
+            await io.sleep(_jitter.uniform(0, delay))
             delay = min(delay * 2, 0.02)
-        if try_write(rt, session, data_json):
+        if await try_write(rt, io, session, data_json):
             return
-        data_json = merge(rt, session, data_json)
+        data_json = await merge(rt, io, session, data_json)
     raise SessionConflictError("the session kept changing concurrently; retries exhausted")
 
 
-def try_write(rt: Runtime, session: Session, data_json: bytes) -> bool:
+async def try_write(rt: Runtime, io: Io, session: Session, data_json: bytes) -> bool:
     """One CAS attempt; False on a version conflict (the caller merges)."""
     now = rt.clock()
     session.meta.last_seen = now
     skey = session.storage_key or ""
     blob = rt.sealer.seal(skey, session.meta, data_json)
     try:
-        stored = rt.store.replace(
+        stored = await io.store.replace(
             skey, blob, expected_version=session.version,
             expires_at=store_expiry(session.meta, now), user_key=user_key_of(rt, session),
             fence=session.lock_token,
@@ -165,14 +177,14 @@ def user_key_of(rt: Runtime, session: Session) -> str | None:
     return rt.user_key(session.meta.user, issuer)
 
 
-def merge(rt: Runtime, session: Session, ours_json: bytes) -> bytes:
+async def merge(rt: Runtime, io: Io, session: Session, ours_json: bytes) -> bytes:
     """Re-load after a conflict and merge this request's changes (disjoint keys).
 
     Raises:
         SessionConflictError: both sides changed the same key (``keys`` names them).
         SessionGoneError: the record was deleted meanwhile.
     """
-    theirs = fresh(rt, session)
+    theirs = await fresh(rt, io, session)
     merged, conflicts = three_way(session.loaded_json or b"{}", ours_json, theirs.data_json)
     if conflicts:
         rt.emit("conflict", key=session.storage_key, user=session.user, outcome="failure",
@@ -190,23 +202,23 @@ def merge(rt: Runtime, session: Session, ours_json: bytes) -> bytes:
     return merged
 
 
-def fresh(rt: Runtime, session: Session) -> Opened:
+async def fresh(rt: Runtime, io: Io, session: Session) -> Opened:
     """The current record of ``session``, following a rotation forward.
 
     Raises:
         SessionGoneError: deleted, or rotated away with the grace over.
         StoreError: the store failed.
     """
-    opened = rt.open_record(session.storage_key or "")
+    opened = await rt.open_record(io, session.storage_key or "")
     if opened is not None and opened.meta.kind == TOMBSTONE:
-        opened = rebind_to_successor(rt, session, opened)
+        opened = await rebind_to_successor(rt, io, session, opened)
     if opened is None:
         session.ended = True
         raise SessionGoneError(GONE)
     return opened
 
 
-def reissue(rt: Runtime, session: Session, *, reason: str) -> None:
+async def reissue(rt: Runtime, io: Io, session: Session, *, reason: str) -> None:
     """Move the session to a fresh ID and delete the old record (no grace).
 
     The caller releases any lease first (it belongs to the old key).
@@ -223,14 +235,14 @@ def reissue(rt: Runtime, session: Session, *, reason: str) -> None:
     session.meta.predecessor = None
     if old_key is None:
         session.meta.created = now
-    create(rt, session, data_json_of(session))
+    await insert(rt, io, session, data_json_of(session))
     if old_key is not None:
-        rt.store.delete(old_key)
+        await io.store.delete(old_key)
         rt.emit("rotated", key=session.storage_key, user=session.user, reason=reason,
                 previous=rt.fingerprint(old_key))
 
 
-def end(rt: Runtime, session: Session, event: str, *, reason: str = "") -> None:
+async def end(rt: Runtime, io: Io, session: Session, event: str, *, reason: str = "") -> None:
     """Delete the session's record (if stored), emit ``event`` and mark it ended.
 
     The caller releases any lease first.  An in-flight save of the same
@@ -240,7 +252,7 @@ def end(rt: Runtime, session: Session, event: str, *, reason: str = "") -> None:
         StoreError: the store failed.
     """
     if session.storage_key is not None:
-        rt.store.delete(session.storage_key)
+        await io.store.delete(session.storage_key)
         rt.emit(event, key=session.storage_key, user=session.user, client=session.client,
                 reason=reason)
     session.ended = True

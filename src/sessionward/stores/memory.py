@@ -9,10 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..core.clock import system_clock
 from ..core.errors import LockLostError, SessionConflictError, SessionExistsError, SessionGoneError
 from .base import Capability, StoredRecord, StoreStats, check_key
+
+if TYPE_CHECKING:
+    from .aio import InlineAsyncStore
 
 
 @dataclass(slots=True)
@@ -233,6 +237,12 @@ class MemoryStore:
             return True
 
     # -------------------------------------------------------------- lifecycle
+
+    def async_store(self) -> InlineAsyncStore:
+        """The async flavour: inline on the event loop (the memory store never waits)."""
+        from .aio import InlineAsyncStore
+
+        return InlineAsyncStore(self)
 
     def ping(self) -> None:
         return None

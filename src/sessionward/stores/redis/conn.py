@@ -21,10 +21,12 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from ...core.errors import ConfigurationError
 from ..base import StoredRecord
 from .errors import _REDIS_ERRORS, _wrap
+from .lane import Lane
 from .scripts import _SCRIPTS
 from .url import Client
 
@@ -72,6 +74,8 @@ class RedisConn:
         self.prefix = prefix
         self.kind = "redis-cluster" if isinstance(client, RedisCluster) else "redis"
         self.scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
+        self.lane = Lane.of(client)
+        """The fast lane of a single node (:mod:`.lane`); None for Cluster, Sentinel."""
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
@@ -88,7 +92,37 @@ class RedisConn:
             StoreError: backend failure.
         """
         with self.guard():
+            if self.lane is not None:
+                reply = self._lane_script(self.lane, script, keys, args)
+                if reply is not NotImplemented:
+                    return reply
             return self.scripts[script](keys=keys, args=args)
+
+    def _lane_script(self, lane: Lane, script: str, keys: list[str],
+                     args: Sequence[bytes | str]) -> Any:
+        """EVALSHA on the lane; after a script-cache flush, EVAL (which caches it again).
+
+        Raises:
+            redis.RedisError: backend failure (the caller's guard maps it).
+        """
+        found = self.scripts[script]
+        try:
+            return lane.execute("EVALSHA", found.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return lane.execute("EVAL", found.script, len(keys), *keys, *args)
+
+    def hmget(self, name: str, fields: Sequence[str]) -> list[bytes | None]:
+        """``HMGET`` (on the lane when there is one).
+
+        Raises:
+            StoreError: backend failure.
+        """
+        with self.guard():
+            if self.lane is not None:
+                reply = self.lane.execute("HMGET", name, *fields)
+                if reply is not NotImplemented:
+                    return list(reply)
+            return list(self.client.hmget(name, fields))
 
     def rec_key(self, key: str) -> str:
         return f"{self.prefix}:{{{key}}}:rec"

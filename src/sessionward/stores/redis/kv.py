@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..base import check_key
 from .conn import RedisConn
+from .records import lease_args
 from .scripts import _num
 
 
@@ -50,25 +51,7 @@ def kv_delete(conn: RedisConn, key: str) -> bool:
     return bool(conn.run("kv_delete", [conn.kv_key(key)], [_num(conn.clock())]))
 
 
-def _lease_args(conn: RedisConn, token: str, ttl: float) -> list[str]:
-    """ARGV ``token, now, expires_at, ttl_ms`` of ``lock_acquire`` and ``lock_renew``."""
-    now = conn.clock()
-    return [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
-
-
-def lock_acquire(conn: RedisConn, key: str, token: str, ttl: float) -> bool:
-    """Take the lease if free, expired or already ours."""
-    check_key(key)
-    return bool(conn.run("lock_acquire", [conn.lock_key(key)], _lease_args(conn, token, ttl)))
-
-
 def lock_renew(conn: RedisConn, key: str, token: str, ttl: float) -> bool:
     """Extend our lease by ``ttl`` from now; False if not ours."""
     check_key(key)
-    return bool(conn.run("lock_renew", [conn.lock_key(key)], _lease_args(conn, token, ttl)))
-
-
-def lock_release(conn: RedisConn, key: str, token: str) -> bool:
-    """Release if ours (never another's lock)."""
-    check_key(key)
-    return bool(conn.run("lock_release", [conn.lock_key(key)], [token, _num(conn.clock())]))
+    return bool(conn.run("lock_renew", [conn.lock_key(key)], lease_args(conn, token, ttl)))

@@ -15,21 +15,19 @@ locks).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from redis.cluster import RedisCluster
 
 from ...core.clock import system_clock
-from ...core.errors import (
-    LockLostError,
-    SessionConflictError,
-    SessionExistsError,
-    SessionGoneError,
-)
-from ..base import Capability, StoredRecord, StoreStats, check_key
-from . import index, kv, listing
-from .conn import RECORD_FIELDS, RedisConn, check_prefix, record, text
-from .scripts import _num
+from ...core.drive import drive
+from ..base import Capability, StoredRecord, StoreStats
+from . import kv, listing, records
+from .conn import RedisConn, check_prefix
 from .url import Client, _client_from_url
+
+if TYPE_CHECKING:
+    from ..aio import AsyncSessionStore
 
 
 class RedisStore:
@@ -60,6 +58,7 @@ class RedisStore:
         owns_client: bool = False,
     ) -> None:
         self._conn = RedisConn(client, clock, prefix)
+        self._cmds = records.SyncCommands(self._conn)
         self.clock = clock
         self.prefix = prefix
         self.kind = self._conn.kind
@@ -108,19 +107,8 @@ class RedisStore:
             SessionExistsError: a record (expired or not) exists under ``key``.
             StoreError: backend failure.
         """
-        check_key(key)
-        if user_key is not None:
-            check_key(user_key)
-            index.add(self._conn, user_key, key)  # before: a crash leaves an extra entry only
-        now = self.clock()
-        args: list[bytes | str] = [
-            blob, _num(expires_at), _num(now), user_key or "", self._conn.ttl_ms(expires_at)
-        ]  # fmt: skip
-        if not self._conn.run("create", [self._conn.rec_key(key)], args):
-            raise SessionExistsError("a record already exists under this key")
-        if user_key is not None:
-            index.add(self._conn, user_key, key)  # after: repairs a concurrent lazy prune
-        return StoredRecord(blob, 1, expires_at, now, user_key)
+        return drive(records.create(self._cmds, key, blob, expires_at=expires_at,
+                                    user_key=user_key))
 
     def load(self, key: str) -> StoredRecord | None:
         """The record (expired or not) or None; one ``HMGET``.
@@ -128,10 +116,7 @@ class RedisStore:
         Raises:
             StoreError: backend failure (never None for an outage).
         """
-        check_key(key)
-        with self._conn.guard():
-            fields = self._client.hmget(self._conn.rec_key(key), RECORD_FIELDS)
-        return record(fields)
+        return drive(records.load(self._cmds, key))
 
     def replace(
         self,
@@ -151,43 +136,8 @@ class RedisStore:
             LockLostError: ``fence`` given and the lock is not ours any more.
             StoreError: backend failure.
         """
-        check_key(key)
-        if user_key is not None:
-            check_key(user_key)
-        now = self.clock()
-        args: list[bytes | str] = [
-            blob, str(expected_version), _num(expires_at), _num(now), user_key or "",
-            self._conn.ttl_ms(expires_at), "0" if fence is None else "1" + fence, "0",
-        ]  # fmt: skip
-        keys = [self._conn.rec_key(key), self._conn.lock_key(key)]
-        reply = self._conn.run("replace", keys, args)
-        if text(reply[0]) == "index" and user_key is not None:
-            # The user changes: index the new user before the write (crash-safe).
-            index.add(self._conn, user_key, key)
-            args[-1] = "1"
-            reply = self._conn.run("replace", keys, args)
-        old_user = self._check_replace(reply)
-        if user_key is not None and old_user != user_key:
-            index.add(self._conn, user_key, key)
-        if old_user and old_user != user_key:
-            index.remove(self._conn, old_user, key)
-        return StoredRecord(blob, expected_version + 1, expires_at, now, user_key)
-
-    @staticmethod
-    def _check_replace(reply: list[bytes]) -> str:
-        """The old user key ("" = none) from an ``ok`` reply, else the matching error.
-
-        Raises:
-            SessionGoneError, LockLostError, SessionConflictError: as ``replace``.
-        """
-        status = text(reply[0])
-        if status == "gone":
-            raise SessionGoneError("the session was deleted by a concurrent request")
-        if status == "lost":
-            raise LockLostError("the session lock is no longer held by this request")
-        if status != "ok":
-            raise SessionConflictError("the session was changed by a concurrent request")
-        return text(reply[1])
+        return drive(records.replace(self._cmds, key, blob, expected_version=expected_version,
+                                     expires_at=expires_at, user_key=user_key, fence=fence))
 
     def touch(self, key: str, *, expires_at: float, touched_at: float) -> bool:
         """Update ``expires_at``/``touched_at`` and the native TTL only (script ``touch``).
@@ -195,9 +145,8 @@ class RedisStore:
         Raises:
             StoreError: backend failure.
         """
-        check_key(key)
-        args = [_num(expires_at), _num(touched_at), self._conn.ttl_ms(expires_at)]
-        return bool(self._conn.run("touch", [self._conn.rec_key(key)], args))
+        return drive(records.touch(self._cmds, key, expires_at=expires_at,
+                                   touched_at=touched_at))
 
     def delete(self, key: str) -> bool:
         """Delete the record (script ``delete``), then its user-index entry.
@@ -205,23 +154,15 @@ class RedisStore:
         Raises:
             StoreError: backend failure.
         """
-        check_key(key)
-        old_user = self._conn.run("delete", [self._conn.rec_key(key)], [])
-        if old_user is None:
-            return False
-        if old_user:
-            index.remove(self._conn, text(old_user), key)
-        return True
+        return drive(records.delete(self._cmds, key))
 
     def by_user(self, user_key: str) -> list[tuple[str, StoredRecord]]:
-        """The user's records (pruning stale index entries); see :func:`.index.by_user`.
+        """The user's records (pruning stale index entries); see :func:`.records.by_user`.
 
         Raises:
             StoreError: backend failure.
         """
-        return index.by_user(self._conn, user_key)
-
-    # ------------------------------------------------- scan, stats, kv, locks
+        return drive(records.by_user(self._cmds, user_key))
 
     def scan(
         self, cursor: str | None, limit: int
@@ -269,7 +210,7 @@ class RedisStore:
 
     def lock_acquire(self, key: str, token: str, ttl: float) -> bool:
         """Take the lease if free, expired or already ours (``StoreError`` on failure)."""
-        return kv.lock_acquire(self._conn, key, token, ttl)
+        return drive(records.lock_acquire(self._cmds, key, token, ttl))
 
     def lock_renew(self, key: str, token: str, ttl: float) -> bool:
         """Extend our lease; False if not ours (``StoreError`` on failure)."""
@@ -277,9 +218,7 @@ class RedisStore:
 
     def lock_release(self, key: str, token: str) -> bool:
         """Release if ours, never another's lock (``StoreError`` on failure)."""
-        return kv.lock_release(self._conn, key, token)
-
-    # -------------------------------------------------------------- lifecycle
+        return drive(records.lock_release(self._cmds, key, token))
 
     def ping(self) -> None:
         """Round-trip to Redis (every primary on a Cluster).
@@ -290,6 +229,19 @@ class RedisStore:
         """
         with self._conn.guard():
             self._client.ping()
+
+    def async_store(self) -> AsyncSessionStore:
+        """The async flavour: :class:`~.aio.AsyncRedisStore` over ``redis.asyncio``
+        for one node; Cluster, Sentinel and custom pools get a worker thread per
+        store call (:class:`~sessionward.stores.aio.ThreadedAsyncStore`)."""
+        from ..aio import ThreadedAsyncStore
+        from .aio import AsyncRedisStore
+        from .lane import AsyncLane
+
+        lane = AsyncLane.of(self._client)
+        if lane is None:
+            return ThreadedAsyncStore(self)
+        return AsyncRedisStore(self._conn, lane)
 
     def close(self) -> None:
         """Close the connection pool(s) if this store created the client."""

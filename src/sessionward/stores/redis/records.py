@@ -1,0 +1,291 @@
+"""The Redis store's record and lease steps, written once for both drivers.
+
+:class:`~.store.RedisStore` runs these coroutines synchronously
+(:func:`~sessionward.core.drive.drive` over :class:`SyncCommands`, which never
+suspends) and :class:`~.aio.AsyncRedisStore` awaits them over
+:class:`AsyncCommands` (``redis.asyncio`` on the fast lane).  So the order of
+the index updates around each script, the two-phase ``replace`` and the reply
+checks exist once: no sync/async twin to drift apart.
+
+The per-user index lives in another slot than the records, so it is updated
+*around* the record write instead of inside it: added before (a crash leaves
+an extra entry, never a missing one) and again after (repairs a concurrent
+prune), removed only with a re-check.  :func:`by_user` prunes lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ...core.errors import (
+    LockLostError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionGoneError,
+)
+from ..base import StoredRecord, check_key
+from .conn import RECORD_FIELDS, RedisConn, record, text
+from .lane import AsyncLane
+from .scripts import _num
+
+
+class Commands(Protocol):
+    """Protocol: the Redis commands the steps await (errors already mapped to
+    :class:`~sessionward.core.errors.StoreError`), and ``conn``: the key layout
+    and clock."""
+
+    conn: RedisConn
+
+    async def script(self, name: str, keys: list[str], args: Sequence[bytes | str]) -> Any: ...
+    async def hmget(self, name: str, fields: Sequence[str]) -> list[bytes | None]: ...
+    async def hget(self, name: str, field: str) -> bytes | None: ...
+    async def sadd(self, name: str, member: str) -> None: ...
+    async def srem(self, name: str, member: str) -> None: ...
+    async def smembers(self, name: str) -> set[bytes]: ...
+    async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]: ...
+
+
+class SyncCommands:
+    """:class:`Commands` over the sync client; never suspends."""
+
+    def __init__(self, conn: RedisConn) -> None:
+        self.conn = conn
+
+    async def script(self, name: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
+        return self.conn.run(name, keys, args)
+
+    async def hmget(self, name: str, fields: Sequence[str]) -> list[bytes | None]:
+        return self.conn.hmget(name, fields)
+
+    async def hget(self, name: str, field: str) -> bytes | None:
+        with self.conn.guard():
+            found: bytes | None = self.conn.client.hget(name, field)
+        return found
+
+    async def sadd(self, name: str, member: str) -> None:
+        with self.conn.guard():
+            self.conn.client.sadd(name, member)
+
+    async def srem(self, name: str, member: str) -> None:
+        with self.conn.guard():
+            self.conn.client.srem(name, member)
+
+    async def smembers(self, name: str) -> set[bytes]:
+        with self.conn.guard():
+            return set(self.conn.client.smembers(name))
+
+    async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
+        return self.conn.fetch(keys)
+
+
+class AsyncCommands:
+    """:class:`Commands` over an :class:`~.lane.AsyncLane` (one node)."""
+
+    def __init__(self, conn: RedisConn, lane: AsyncLane) -> None:
+        self.conn = conn
+        self.lane = lane
+
+    async def script(self, name: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        found = self.conn.scripts[name]
+        with self.conn.guard():
+            try:
+                return await self.lane.execute("EVALSHA", found.sha, len(keys), *keys, *args)
+            except NoScriptError:  # the script cache was flushed: EVAL caches it again
+                return await self.lane.execute("EVAL", found.script, len(keys), *keys, *args)
+
+    async def hmget(self, name: str, fields: Sequence[str]) -> list[bytes | None]:
+        with self.conn.guard():
+            return list(await self.lane.execute("HMGET", name, *fields))
+
+    async def hget(self, name: str, field: str) -> bytes | None:
+        with self.conn.guard():
+            found: bytes | None = await self.lane.execute("HGET", name, field)
+        return found
+
+    async def sadd(self, name: str, member: str) -> None:
+        with self.conn.guard():
+            await self.lane.execute("SADD", name, member)
+
+    async def srem(self, name: str, member: str) -> None:
+        with self.conn.guard():
+            await self.lane.execute("SREM", name, member)
+
+    async def smembers(self, name: str) -> set[bytes]:
+        with self.conn.guard():
+            return set(await self.lane.execute("SMEMBERS", name))
+
+    async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
+        if not keys:
+            return []
+        with self.conn.guard():
+            replies = await self.lane.pipeline(
+                [("HMGET", self.conn.rec_key(k), *RECORD_FIELDS) for k in keys])
+        return [record(fields) for fields in replies]
+
+
+# ------------------------------------------------------------------ index
+
+
+async def index_add(c: Commands, user_key: str, key: str) -> None:
+    """Index ``key`` under ``user_key``."""
+    await c.sadd(c.conn.user_key(user_key), key)
+
+
+async def index_remove(c: Commands, user_key: str, key: str) -> None:
+    """Remove ``key`` from the index, then put it back if the record is (again)
+    the user's: a writer that indexed it concurrently may have finished between
+    our read and our SREM."""
+    conn = c.conn
+    await c.srem(conn.user_key(user_key), key)
+    current = await c.hget(conn.rec_key(key), "u")
+    if current is not None and text(current) == user_key:
+        await c.sadd(conn.user_key(user_key), key)
+
+
+# ---------------------------------------------------------------- records
+
+
+async def create(c: Commands, key: str, blob: bytes, *, expires_at: float,
+                 user_key: str | None) -> StoredRecord:
+    """Insert version 1 if absent (script ``create``); see ``SessionStore.create``.
+
+    Raises:
+        SessionExistsError: a record (expired or not) exists under ``key``.
+        StoreError: backend failure.
+    """
+    conn = c.conn
+    check_key(key)
+    if user_key is not None:
+        check_key(user_key)
+        await index_add(c, user_key, key)  # before: a crash leaves an extra entry only
+    now = conn.clock()
+    args: list[bytes | str] = [
+        blob, _num(expires_at), _num(now), user_key or "", conn.ttl_ms(expires_at)
+    ]  # fmt: skip
+    if not await c.script("create", [conn.rec_key(key)], args):
+        raise SessionExistsError("a record already exists under this key")
+    if user_key is not None:
+        await index_add(c, user_key, key)  # after: repairs a concurrent lazy prune
+    return StoredRecord(blob, 1, expires_at, now, user_key)
+
+
+async def load(c: Commands, key: str) -> StoredRecord | None:
+    """The record (expired or not) or None; one ``HMGET``.
+
+    Raises:
+        StoreError: backend failure (never None for an outage).
+    """
+    check_key(key)
+    return record(await c.hmget(c.conn.rec_key(key), RECORD_FIELDS))
+
+
+async def replace(c: Commands, key: str, blob: bytes, *, expected_version: int,
+                  expires_at: float, user_key: str | None,
+                  fence: str | None = None) -> StoredRecord:
+    """Compare-and-set by version, optionally fenced (script ``replace``).
+
+    Raises:
+        SessionGoneError: no record under ``key``.
+        SessionConflictError: the version moved.
+        LockLostError: ``fence`` given and the lock is not ours any more.
+        StoreError: backend failure.
+    """
+    conn = c.conn
+    check_key(key)
+    if user_key is not None:
+        check_key(user_key)
+    now = conn.clock()
+    args: list[bytes | str] = [
+        blob, str(expected_version), _num(expires_at), _num(now), user_key or "",
+        conn.ttl_ms(expires_at), "0" if fence is None else "1" + fence, "0",
+    ]  # fmt: skip
+    keys = [conn.rec_key(key), conn.lock_key(key)]
+    reply = await c.script("replace", keys, args)
+    if text(reply[0]) == "index" and user_key is not None:
+        # The user changes: index the new user before the write (crash-safe).
+        await index_add(c, user_key, key)
+        args[-1] = "1"
+        reply = await c.script("replace", keys, args)
+    old_user = check_replace(reply)
+    if user_key is not None and old_user != user_key:
+        await index_add(c, user_key, key)
+    if old_user and old_user != user_key:
+        await index_remove(c, old_user, key)
+    return StoredRecord(blob, expected_version + 1, expires_at, now, user_key)
+
+
+def check_replace(reply: list[bytes]) -> str:
+    """The old user key ("" = none) from an ``ok`` reply, else the matching error.
+
+    Raises:
+        SessionGoneError, LockLostError, SessionConflictError: as ``replace``.
+    """
+    status = text(reply[0])
+    if status == "gone":
+        raise SessionGoneError("the session was deleted by a concurrent request")
+    if status == "lost":
+        raise LockLostError("the session lock is no longer held by this request")
+    if status != "ok":
+        raise SessionConflictError("the session was changed by a concurrent request")
+    return text(reply[1])
+
+
+async def touch(c: Commands, key: str, *, expires_at: float, touched_at: float) -> bool:
+    """Update ``expires_at``/``touched_at`` and the native TTL only (script ``touch``)."""
+    conn = c.conn
+    check_key(key)
+    args = [_num(expires_at), _num(touched_at), conn.ttl_ms(expires_at)]
+    return bool(await c.script("touch", [conn.rec_key(key)], args))
+
+
+async def delete(c: Commands, key: str) -> bool:
+    """Delete the record (script ``delete``), then its user-index entry."""
+    check_key(key)
+    old_user = await c.script("delete", [c.conn.rec_key(key)], [])
+    if old_user is None:
+        return False
+    if old_user:
+        await index_remove(c, text(old_user), key)
+    return True
+
+
+async def by_user(c: Commands, user_key: str) -> list[tuple[str, StoredRecord]]:
+    """The user's records: ``SMEMBERS`` plus one pipelined ``HMGET`` each;
+    entries whose record is gone or belongs to someone else are pruned."""
+    check_key(user_key)
+    members = sorted(text(m) for m in await c.smembers(c.conn.user_key(user_key)))
+    found = []
+    for key, rec in zip(members, await c.fetch(members), strict=True):
+        if rec is None or rec.user_key != user_key:
+            await index_remove(c, user_key, key)
+        else:
+            found.append((key, rec))
+    return found
+
+
+# ------------------------------------------------------------------ leases
+
+
+def lease_args(conn: RedisConn, token: str, ttl: float) -> list[str]:
+    """ARGV ``token, now, expires_at, ttl_ms`` of ``lock_acquire`` and ``lock_renew``."""
+    now = conn.clock()
+    return [token, _num(now), _num(now + ttl), str(max(1, int(ttl * 1000)))]
+
+
+async def lock_acquire(c: Commands, key: str, token: str, ttl: float) -> bool:
+    """Take the lease if free, expired or already ours."""
+    conn = c.conn
+    check_key(key)
+    return bool(await c.script("lock_acquire", [conn.lock_key(key)],
+                               lease_args(conn, token, ttl)))
+
+
+async def lock_release(c: Commands, key: str, token: str) -> bool:
+    """Release if ours (never another's lock)."""
+    conn = c.conn
+    check_key(key)
+    return bool(await c.script("lock_release", [conn.lock_key(key)],
+                               [token, _num(conn.clock())]))
