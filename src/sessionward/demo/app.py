@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..integrations import starlette as sw
 from . import account, auth
-from .pages import RequestContext, StoreUnavailable, http_error
+from .pages import RequestContext, StyledErrors, http_error
 from .state import Demo
 
 STATIC = Path(__file__).parent / "static"
@@ -52,17 +52,25 @@ ROUTES = [
     Route("/password", account.password_submit, methods=["POST"]),
     Route("/events", account.events_page),
     Route("/api/ping", account.ping),
-    Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
 
 
 def build_app(demo: Demo) -> Starlette:
-    """The Starlette app over ``demo`` (session middleware, error pages installed)."""
-    app = Starlette(
+    """The Starlette app over ``demo`` (session middleware, error pages installed).
+
+    Static files are served outside the session middleware: a stylesheet
+    request neither loads a session nor fails with the store (so the 503
+    page is styled too).
+    """
+    pages = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RequestContext), Middleware(StoreUnavailable),
-                    Middleware(sw.SessionMiddleware, manager=demo.manager)],
+        middleware=[Middleware(sw.SessionMiddleware, manager=demo.manager)],
         exception_handlers={HTTPException: http_error},
     )
-    app.state.demo = demo
+    app = Starlette(
+        routes=[Mount("/static", StaticFiles(directory=STATIC), name="static"),
+                Mount("", app=pages)],
+        middleware=[Middleware(RequestContext), Middleware(StyledErrors)],
+    )
+    pages.state.demo = app.state.demo = demo
     return app

@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from ..guards.throttle_set import Scope, ThrottleKeys, ThrottleSet
 from ..integrations import starlette as sw
+from .db import REQUEST_DEVICE
 from .state import MIN_PASSWORD, STEP_UP, client_ip, demo_of, throttle_user
 from .texts import NOTICES
 from .web import (
@@ -88,6 +89,11 @@ async def _locked(throttle: ThrottleSet, keys: ThrottleKeys) -> tuple[float, str
     return left, f"{_LOCKED[scope]} Try again in {int(left) + 1} seconds."
 
 
+def _last_try(left: float) -> str:
+    """The sentence added when this failure started a lockout."""
+    return f" That was the last try for now: wait {int(left) + 1} seconds." if left > 0 else ""
+
+
 def _retry_after(left: float) -> dict[str, str]:
     return {"Retry-After": str(int(left) + 1)}
 
@@ -119,12 +125,13 @@ async def login_submit(request: Request) -> Response:
         return render_anonymous(request, "login.html", status=429, username=username,
                                 next=target, error=locked[1], headers=_retry_after(locked[0]))
     if not await asyncio.to_thread(demo.db.verify, username, password):
-        await asyncio.to_thread(demo.login.hit, keys)
+        left = await asyncio.to_thread(demo.login.hit, keys)
         if username:
             await asyncio.to_thread(demo.db.add_event, username, "login_failed",
                                     client=client_ip(request))
         return render_anonymous(request, "login.html", status=401, username=username,
-                                next=target, error="Wrong user name or password.")
+                                next=target,
+                                error="Wrong user name or password." + _last_try(left))
     await asyncio.to_thread(demo.login.reset, keys)
     await sw.login(request, username)
     new_csrf_token(session)
@@ -166,7 +173,8 @@ async def signup_submit(request: Request) -> Response:
     if error is not None:
         return render_anonymous(request, "signup.html", status=400, username=username,
                                 error=error)
-    await asyncio.to_thread(demo.db.add_event, username, "signup", client=client_ip(request))
+    await asyncio.to_thread(demo.db.add_event, username, "signup", detail=REQUEST_DEVICE.get(),
+                            client=client_ip(request))
     await sw.login(request, username)
     new_csrf_token(session)
     flash(session, "Welcome! Your account is ready.")
@@ -228,9 +236,9 @@ async def reauth_submit(request: Request) -> Response:
         return render(request, session, "reauth.html", status=429, next=target,
                       error=locked[1], headers=_retry_after(locked[0]))
     if not await asyncio.to_thread(demo.db.verify, user, form.get("password", "")):
-        await asyncio.to_thread(demo.login.hit, keys)
+        left = await asyncio.to_thread(demo.login.hit, keys)
         return render(request, session, "reauth.html", status=401, next=target,
-                      error="That password is not right.")
+                      error="That password is not right." + _last_try(left))
     await asyncio.to_thread(demo.login.reset, keys)
     await sw.elevate(request, STEP_UP)
     flash(session, "Password confirmed for 5 minutes.")

@@ -2,9 +2,9 @@
 
 - :class:`RequestContext` names the device of each request (from its
   User-Agent) for the events emitted while serving it.
-- :class:`StoreUnavailable` turns a store outage (``StoreError``, raised
-  while loading or saving the session, outside the routes) into a styled
-  503 page with ``Retry-After``, instead of a bare 500.
+- :class:`StyledErrors` restyles the session middleware's own plain-text
+  answers (503 store down, 429 locked-out address, 403 refused transport)
+  as pages, keeping ``Retry-After``.
 - :func:`http_error` styles Starlette's 404/405 answers.
 
 Every error page says what happened and links back (``templates/error.html``).
@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.client import describe_device
-from ..core.errors import StoreError
 from ..integrations import starlette as sw
 from .db import REQUEST_DEVICE
 from .web import error_page
@@ -49,11 +48,26 @@ class RequestContext:
             REQUEST_DEVICE.reset(token)
 
 
-class StoreUnavailable:
-    """Pure ASGI middleware: a ``StoreError`` before the response started is a 503 page.
+_PLAIN = {
+    403: ("Plain http is refused here", "This address only serves pages over its own loopback "
+                                        "connection. Open the link the demo printed."),
+    429: ("Too many requests", "This address sent too many invalid session cookies and must "
+                               "wait a little. Nothing else is wrong; try again shortly."),
+    503: ("Sessions are unavailable", "The session store is not answering, so nobody can "
+                                      "sign in or stay signed in right now. Nothing you did "
+                                      "caused this. Try again in a minute."),
+}
+_KEPT_HEADERS = frozenset({b"retry-after", b"cache-control", b"pragma", b"expires"})
 
-    Why here and not an exception handler: the session is loaded and saved by
-    the session middleware, outside Starlette's exception middleware.
+
+class StyledErrors:
+    """Pure ASGI middleware: the session middleware's plain-text 403/429/503 as pages.
+
+    The session middleware answers a store outage (503), a locked-out address
+    (429) or a refused transport (403) itself, in plain text, before any route
+    runs.  This restyles exactly those answers (status in :data:`_PLAIN` and
+    ``text/plain``), keeping ``Retry-After`` and the cache headers; every
+    other response passes through untouched and unbuffered.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -63,24 +77,34 @@ class StoreUnavailable:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        held: Message | None = None
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def restyling_send(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and _restyle(message):
+                held = message
+                return
+            if held is None:
+                await send(message)
+            elif not message.get("more_body", False):
+                await _styled(scope, held)(scope, receive, send)
 
-        try:
-            await self.app(scope, receive, tracking_send)
-        except StoreError:
-            if started:
-                raise
-            response = error_page(
-                Request(scope), None, 503, "Sessions are unavailable",
-                "The session store is not answering, so nobody can sign in or stay signed "
-                "in right now. Nothing you did caused this. Try again in a minute.",
-                back="/", back_label="Try again", headers={"Retry-After": "30"})
-            await response(scope, receive, send)
+        await self.app(scope, receive, restyling_send)
+
+
+def _restyle(start: Message) -> bool:
+    headers = dict(start.get("headers") or ())
+    return start["status"] in _PLAIN and headers.get(b"content-type", b"").startswith(
+        b"text/plain")
+
+
+def _styled(scope: Scope, start: Message) -> Response:
+    status = int(start["status"])
+    kept = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers") or ()
+            if k.lower() in _KEPT_HEADERS}
+    title, message = _PLAIN[status]
+    return error_page(Request(scope), None, status, title, message,
+                      back_label="Try again", headers=kept)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
