@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import click
 
 from ..core.errors import SessionError
-from . import _render
+from . import _render, _usage
 from ._context import CliContext, Options
 
 EXIT_ERROR = 1
@@ -110,15 +110,18 @@ def _load_lazy(name: str, module_name: str) -> click.Command:
               help="Also write this command's events to a JSON Lines audit file.")
 @click.option("--audit-chain", is_flag=True, help="Hash-chain the --audit-file lines.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors (SESSIONWARD_DEBUG).")
+@click.option("--create", is_flag=True,
+              help="Create a missing SQLite file or file-store directory (never by default).")
 @click.version_option(package_name="sessionward")
 @click.pass_context
 def cli(ctx: click.Context, /, config: str | None, store: str | None, key_file: str | None,
         namespace: str | None, daemon: str | None, token_file: str | None,
-        audit_file: str | None, audit_chain: bool, debug: bool) -> None:
+        audit_file: str | None, audit_chain: bool, debug: bool, create: bool) -> None:
     """Administer sessionward sessions, keys and configuration."""
     context = CliContext(Options(
         config=config, store=store, key_file=key_file, namespace=namespace, daemon=daemon,
         token_file=token_file, audit_file=audit_file, audit_chain=audit_chain, debug=debug,
+        create=create,
     ))
     ctx.obj = context
     ctx.call_on_close(context.close)
@@ -166,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
             click.echo(exc.ctx.get_help())  # bare `sessionward` / `sessionward audit`
             return EXIT_USAGE
+        if isinstance(exc, click.NoSuchOption):
+            hint = _usage.misplaced_global(cli, args, exc.option_name)
+            if hint is not None:
+                return _fail(exc, debug, EXIT_USAGE, hint)
         return _fail(exc, debug, EXIT_USAGE, exc.format_message() + " (see --help)")
     except click.ClickException as exc:
         return _fail(exc, debug, exc.exit_code or EXIT_ERROR, exc.format_message())

@@ -25,8 +25,9 @@ import click
 from ..admin.service import Admin
 from ..core.config import Settings
 from ..core.errors import ConfigurationError
-from ..core.keys import read_secret_file
+from ..core.keys import load_keyring, read_secret_file
 from ..lifecycle.manager import SessionManager
+from ..stores import open_store
 from ._daemon_client import DaemonClient
 
 CLI_ENV = ("DAEMON", "TOKEN_FILE", "ADMIN_TOKEN", "AUDIT_FILE", "AUDIT_CHAIN", "DEBUG", "CONFIG")
@@ -46,6 +47,7 @@ class Options:
     audit_file: str | None = None
     audit_chain: bool = False
     debug: bool = False
+    create: bool = False
 
 
 class Backend(Protocol):
@@ -148,8 +150,12 @@ class CliContext:
     def manager(self) -> SessionManager:
         """A manager over the configured store and key file, audit sink attached.
 
+        The store is opened with ``create=False`` unless ``--create`` was
+        given: an admin command never makes a store out of a typo.
+
         Raises:
             ConfigurationError: no key file, bad key file, bad store URL.
+            StoreNotFoundError: the SQLite file or store directory does not exist.
             StoreError: the store cannot be opened.
         """
         settings = self.settings()
@@ -158,7 +164,9 @@ class CliContext:
                 "no key file: pass --key-file PATH or set SESSIONWARD_KEY_FILE "
                 "(create one with `sessionward keygen --out PATH`)"
             )
-        manager = SessionManager.from_url(settings.store_url, settings=settings)
+        keyring = load_keyring(settings.key_file, settings.namespace)
+        store = open_store(settings.store_url, create=self.options.create)
+        manager = SessionManager(store, keyring, settings)
         audit_file = self.options.audit_file or self.env("AUDIT_FILE")
         if audit_file:
             from ..audit.sinks.audit_file import AuditFileSink

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..core.clock import system_clock
 from ..core.errors import (
@@ -36,6 +36,7 @@ from ..core.errors import (
     SessionExistsError,
     SessionGoneError,
     StoreError,
+    StoreNotFoundError,
     StoreTimeoutError,
     StoreUnavailableError,
 )
@@ -79,16 +80,21 @@ class SQLiteStore:
             ``":memory:"`` is refused (use ``memory://``).
         clock: POSIX-seconds clock.
         busy_timeout: seconds a writer waits for the file lock.
+        create: ``False`` opens an existing store only: a missing file, or one
+            without the sessionward schema, raises instead of being created,
+            and neither the file, its mode nor its schema is written on open.
 
     Raises:
         ConfigurationError: the path is unusable.
+        StoreNotFoundError: ``create=False`` and no sessionward store is there.
     """
 
     kind = "sqlite"
     capabilities = frozenset({Capability.CROSS_PROCESS, Capability.PERSISTENT, Capability.SCAN})
 
     def __init__(self, path: str | os.PathLike[str], *,
-                 clock: Callable[[], float] = system_clock, busy_timeout: float = 5.0) -> None:
+                 clock: Callable[[], float] = system_clock, busy_timeout: float = 5.0,
+                 create: bool = True) -> None:
         self.path = Path(path)
         if str(path) == ":memory:":
             raise ConfigurationError("use memory:// for an in-memory store, not sqlite :memory:")
@@ -97,6 +103,9 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        if not create:
+            self._check_existing()
+            return
         self._prepare_file()
         try:
             # executescript manages its own transaction (it commits first).
@@ -108,11 +117,13 @@ class SQLiteStore:
             db.execute("INSERT OR IGNORE INTO sw_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> SQLiteStore:
+    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock,
+                 create: bool = True) -> SQLiteStore:
         """``sqlite:///relative.db`` or ``sqlite:////abs/path.db``.
 
         Raises:
             ConfigurationError: no path in the URL.
+            StoreNotFoundError: ``create=False`` and no store at the path.
         """
         parts = urlsplit(url)
         path = unquote(parts.path)
@@ -122,9 +133,35 @@ class SQLiteStore:
         path = path[1:] if path.startswith("/") else path
         if not path:
             raise ConfigurationError("sqlite URL needs a file: sqlite:///path/to/sessions.db")
-        return cls(path, clock=clock)
+        return cls(path, clock=clock, create=create)
 
     # ---------------------------------------------------------- connections
+
+    def _check_existing(self) -> None:
+        """``create=False``: a sessionward database must be at ``path``; write nothing.
+
+        The schema is probed over a separate read-only connection first, so a
+        foreign SQLite file is neither switched to WAL nor given our tables.
+
+        Raises:
+            StoreNotFoundError: no file, not a regular file, or no sessionward schema.
+        """
+        hint = ("check the store URL; stores are created by the app, `sessionward serve`, "
+                "`sessionward demo` or `sessionward --create`")
+        if not self.path.is_file() or self.path.is_symlink():
+            what = "is not a regular file" if self.path.exists() else "does not exist"
+            raise StoreNotFoundError(f"SQLite store {self.path} {what} (nothing was created); "
+                                     f"{hint}", store="sqlite")
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        try:
+            probe = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)
+            try:
+                probe.execute("SELECT value FROM sw_meta WHERE name = 'schema'").fetchone()
+            finally:
+                probe.close()
+        except sqlite3.Error as exc:
+            raise StoreNotFoundError(f"{self.path} is not a sessionward SQLite store ({exc}); "
+                                     f"{hint}", store="sqlite") from None
 
     def _prepare_file(self) -> None:
         parent = self.path.parent

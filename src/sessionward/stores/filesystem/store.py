@@ -39,6 +39,7 @@ from ...core.errors import (
     SessionConflictError,
     SessionExistsError,
     SessionGoneError,
+    StoreNotFoundError,
     StoreUnavailableError,
 )
 from ..base import Capability, StoredRecord, StoreStats, check_key
@@ -52,6 +53,19 @@ from .mutex import _R_TAG
 __all__ = ["FileStore"]
 
 _SUBDIRS = (_RECORDS, _KV, _LOCKS, "mutex", "expiry", "users", "tmp")
+_CREATE_HINT = ("check the store URL; stores are created by the app, `sessionward serve` or "
+                "`sessionward --create`")
+
+
+def _require_existing(path: str) -> None:
+    """``create=False``: the store directory must exist (checked before opening it).
+
+    Raises:
+        StoreNotFoundError: nothing at ``path``.
+    """
+    if not os.path.lexists(path):
+        raise StoreNotFoundError(f"file store directory {path} does not exist (nothing was "
+                                 f"created); {_CREATE_HINT}", store=_KIND)
 
 
 # ---------------------------------------------------------------- the store
@@ -83,31 +97,41 @@ class FileStore(_KvAndLeases):
         *,
         clock: Callable[[], float] = system_clock,
         durable: bool = False,
+        create: bool = True,
     ) -> None:
-        """Open (creating if needed) the store directory.
+        """Open (creating if needed, unless ``create=False``) the store directory.
 
         Raises:
             ConfigurationError: the directory or one of its subdirectories is a
                 symlink, group/world-accessible, owned by another user, not
                 writable, or its parent is missing.
+            StoreNotFoundError: ``create=False`` and the directory, or one of
+                its subdirectories, is missing (nothing is created).
         """
         self.clock = clock
         self.durable = durable
         self._path = os.path.abspath(os.fspath(directory))
+        if not create:
+            _require_existing(self._path)
         self._root = _open_root(self._path)
         try:
-            self._init_subdirs()
+            if create:
+                self._init_subdirs()
+            else:
+                self._check_subdirs()
         except BaseException:
             os.close(self._root)
             raise
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> FileStore:
+    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock,
+                 create: bool = True) -> FileStore:
         """``file:///absolute/dir`` with the optional query ``durable=true|false``.
 
         Raises:
             ConfigurationError: not a ``file:`` URL, relative path, host part,
                 unknown option, or an insecure directory.
+            StoreNotFoundError: ``create=False`` and no store directory there.
         """
         parts = urlsplit(url)
         usage = "file store URLs look like file:///absolute/dir[?durable=true]"
@@ -122,7 +146,7 @@ class FileStore(_KvAndLeases):
         values = [v.lower() for v in query.get("durable", ["false"])]
         if len(values) != 1 or values[0] not in ("true", "false", "1", "0"):
             raise ConfigurationError(f"durable must be true or false; {usage}")
-        return cls(path, clock=clock, durable=values[0] in ("true", "1"))
+        return cls(path, clock=clock, durable=values[0] in ("true", "1"), create=create)
 
     def _init_subdirs(self) -> None:
         for name in _SUBDIRS:
@@ -131,6 +155,17 @@ class FileStore(_KvAndLeases):
                 os.stat(name, dir_fd=self._root, follow_symlinks=False),
                 os.path.join(self._path, name),
             )
+
+    def _check_subdirs(self) -> None:
+        """``create=False``: every subdirectory must already be there (none is made)."""
+        for name in _SUBDIRS:
+            try:
+                found = os.stat(name, dir_fd=self._root, follow_symlinks=False)
+            except FileNotFoundError:
+                raise StoreNotFoundError(
+                    f"{self._path} is not a sessionward file store (no {name}/; nothing was "
+                    f"created); {_CREATE_HINT}", store=_KIND) from None
+            _check_dir_stat(found, os.path.join(self._path, name))
 
     # -------------------------------------------------------------- records
 

@@ -24,7 +24,7 @@ from redis.cluster import RedisCluster
 
 from ...core.errors import ConfigurationError
 from ..base import StoredRecord
-from .errors import _REDIS_ERRORS, _wrap
+from .errors import _REDIS_ERRORS, _wrap, endpoint_of
 from .scripts import _SCRIPTS
 from .url import Client
 
@@ -79,7 +79,7 @@ class RedisConn:
         try:
             yield
         except _REDIS_ERRORS as exc:
-            raise _wrap(exc, self.kind) from exc
+            raise _wrap(exc, self.kind, endpoint_of(self.client)) from exc
 
     def run(self, script: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
         """Run one registered script (EVALSHA, loading it again after a flush).
