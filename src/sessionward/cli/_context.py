@@ -16,8 +16,10 @@ return the same JSON-ready data, which the subcommands render identically.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import click
@@ -28,6 +30,7 @@ from ..core.errors import ConfigurationError
 from ..core.keys import load_keyring, read_secret_file
 from ..lifecycle.manager import SessionManager
 from ..stores import open_store
+from . import _hints
 from ._daemon_client import DaemonClient
 
 CLI_ENV = ("DAEMON", "TOKEN_FILE", "ADMIN_TOKEN", "AUDIT_FILE", "AUDIT_CHAIN", "DEBUG", "CONFIG")
@@ -89,6 +92,33 @@ class DaemonBackend:
         self.client.close()
 
 
+def _check_audit_target(path: str) -> None:
+    """Refuse an ``--audit-file`` the sink would refuse, naming the exact fix.
+
+    The sink checks again on the opened descriptor (no TOCTOU gap matters:
+    this only words the common mistakes for the operator).
+
+    Raises:
+        ConfigurationError: missing directory, symlink, writable by others, not ours.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"audit file directory {target.parent} does not exist; "
+                                 f"create it: mkdir -p -m 700 {target.parent}")
+    if target.is_symlink():
+        raise ConfigurationError(f"audit file {path} is a symlink (never followed); give the "
+                                 f"real file: --audit-file {os.path.realpath(path)}")
+    if not target.exists():
+        return
+    st = target.stat()
+    if st.st_uid != os.geteuid():
+        raise ConfigurationError(f"audit file {path} belongs to uid {st.st_uid}; fix with: "
+                                 f"chown {os.geteuid()} {path}")
+    if stat.S_IMODE(st.st_mode) & 0o022:
+        raise ConfigurationError(f"audit file {path} is writable by others; fix with: "
+                                 f"chmod 600 {path}")
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -139,12 +169,17 @@ class CliContext:
             ConfigurationError: unreadable config file, unknown key, bad value.
         """
         if self._settings is None:
+            # An empty SESSIONWARD_* variable means unset (as for the CLI's own).
             environ = {k: v for k, v in self.environ.items()
-                       if k.removeprefix("SESSIONWARD_") not in CLI_ENV}
+                       if k.removeprefix("SESSIONWARD_") not in CLI_ENV
+                       and not (k.startswith("SESSIONWARD_") and not v)}
             overrides = {"store_url": self.options.store, "key_file": self.options.key_file,
                          "namespace": self.options.namespace}
-            self._settings = Settings.load(config_file=self.config_file, environ=environ,
-                                           overrides=overrides)
+            try:
+                self._settings = Settings.load(config_file=self.config_file, environ=environ,
+                                               overrides=overrides)
+            except ConfigurationError as exc:
+                raise _hints.settings_error(exc, environ, self.config_file) from exc
         return self._settings
 
     def manager(self) -> SessionManager:
@@ -173,6 +208,7 @@ class CliContext:
 
             chain = self.options.audit_chain or _truthy(self.env("AUDIT_CHAIN"))
             try:
+                _check_audit_target(audit_file)
                 sink = AuditFileSink(audit_file, level="all", hash_chain=chain)
             except ConfigurationError:
                 manager.close()

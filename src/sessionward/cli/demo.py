@@ -36,9 +36,13 @@ def demo(data_dir: Path, port: int) -> None:
     Raises:
         click.ClickException: the data directory or settings are unusable.
     """
-    import uvicorn
+    try:
+        import uvicorn
 
-    from ..demo import create_app
+        from ..demo import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the demo needs its extra ({exc}); run: "
+                                   "pip install 'sessionward[demo]'") from None
 
     try:
         app = create_app(data_dir)

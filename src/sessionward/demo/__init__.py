@@ -14,7 +14,6 @@ cookie needs https).  Every page says so in its footer.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,11 +53,13 @@ def prepare_data_dir(data_dir: Path) -> Path:
             readable/writable by group or others.
     """
     if data_dir.is_symlink():
-        raise ConfigurationError(f"refusing demo data directory {data_dir}: it is a symlink")
+        raise ConfigurationError(f"refusing demo data directory {data_dir}: it is a symlink; "
+                                 f"give the real directory: --data-dir {data_dir.resolve()}")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigurationError(f"demo data directory {data_dir} is not a directory; give "
+                                 "another --data-dir (it is created 0700)")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = data_dir.stat().st_mode
-    if not stat.S_ISDIR(mode):
-        raise ConfigurationError(f"demo data directory {data_dir} is not a directory")
     if mode & 0o077:
         raise ConfigurationError(
             f"demo data directory {data_dir} is accessible by other users; "
