@@ -23,7 +23,7 @@ class TestSQLite:
     def test_missing_file_is_not_created(self, tmp_path: Path) -> None:
         """create=False: a missing file (or directory) raises and nothing appears."""
         url = f"sqlite:///{tmp_path}/typo/dir/x.db"
-        with pytest.raises(StoreNotFoundError, match="does not exist .nothing was created."):
+        with pytest.raises(StoreNotFoundError, match=r"does not exist \(nothing was created\)"):
             open_store(url, create=False)
         assert _tree(tmp_path) == []
 
