@@ -82,8 +82,11 @@ class ThrottleSet:
         limits: failures before a lockout, per scope; a scope left out is not
             counted at all (``{"ip": 10}`` throttles addresses only).
         namespace: the throttle name in the store keys (``[a-z0-9_]{1,32}``).
-        initial, cap, multiplier, quiet_period: the escalation of every scope
-            (see :class:`~sessionward.guards.throttle.Throttle`).
+        initial: first lockout of every scope (see
+            :class:`~sessionward.guards.throttle.Throttle`).
+        cap: longest lockout.
+        multiplier: growth per consecutive lockout.
+        quiet_period: failure-free time after which the level decays to 0.
         clock: wall clock (a ``FrozenClock`` in tests).
         events: hub for ``throttled`` events.
 
