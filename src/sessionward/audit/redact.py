@@ -162,9 +162,10 @@ _BARE_USERINFO_RE = re.compile(r"(?<![\w/.%+:-])(?P<user>[\w.%+-]+):(?!//)\S*@(?
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
-    user, colon, _secret = match.group("userinfo").partition(":")
-    if "/" in user:  # not userinfo at all: an "@" later in the path
+    userinfo = match.group("userinfo")
+    if userinfo.startswith("/"):  # no authority (sqlite:////a@b/x.db): an "@" in a path
         return match.group(0)
+    user, colon, _secret = userinfo.partition(":")
     kept = f"{user}:{_MASK}" if colon else _MASK
     return f"{match.group('scheme')}{kept}@"
 
