@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..core.clock import system_clock
 from ..core.errors import (
@@ -36,11 +36,11 @@ from ..core.errors import (
     SessionExistsError,
     SessionGoneError,
     StoreError,
-    StoreNotFoundError,
     StoreTimeoutError,
     StoreUnavailableError,
 )
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .existing import check_sqlite_store
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -104,7 +104,7 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         if not create:
-            self._check_existing()
+            check_sqlite_store(self.path, self.busy_timeout)  # nothing written
             return
         self._prepare_file()
         try:
@@ -136,32 +136,6 @@ class SQLiteStore:
         return cls(path, clock=clock, create=create)
 
     # ---------------------------------------------------------- connections
-
-    def _check_existing(self) -> None:
-        """``create=False``: a sessionward database must be at ``path``; write nothing.
-
-        The schema is probed over a separate read-only connection first, so a
-        foreign SQLite file is neither switched to WAL nor given our tables.
-
-        Raises:
-            StoreNotFoundError: no file, not a regular file, or no sessionward schema.
-        """
-        hint = ("check the store URL; stores are created by the app, `sessionward serve`, "
-                "`sessionward demo` or `sessionward --create`")
-        if not self.path.is_file() or self.path.is_symlink():
-            what = "is not a regular file" if self.path.exists() else "does not exist"
-            raise StoreNotFoundError(f"SQLite store {self.path} {what} (nothing was created); "
-                                     f"{hint}", store="sqlite")
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
-        try:
-            probe = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)
-            try:
-                probe.execute("SELECT value FROM sw_meta WHERE name = 'schema'").fetchone()
-            finally:
-                probe.close()
-        except sqlite3.Error as exc:
-            raise StoreNotFoundError(f"{self.path} is not a sessionward SQLite store ({exc}); "
-                                     f"{hint}", store="sqlite") from None
 
     def _prepare_file(self) -> None:
         parent = self.path.parent

@@ -39,10 +39,10 @@ from ...core.errors import (
     SessionConflictError,
     SessionExistsError,
     SessionGoneError,
-    StoreNotFoundError,
     StoreUnavailableError,
 )
 from ..base import Capability, StoredRecord, StoreStats, check_key
+from ..existing import check_layout, require_directory
 from .format import _KIND, _KV, _LOCKS, _RECORDS, _as_record, _Entry, _is_key
 from .index import BUCKET_SECONDS as BUCKET_SECONDS
 from .index import _user_dir
@@ -53,20 +53,6 @@ from .mutex import _R_TAG
 __all__ = ["FileStore"]
 
 _SUBDIRS = (_RECORDS, _KV, _LOCKS, "mutex", "expiry", "users", "tmp")
-_CREATE_HINT = ("check the store URL; stores are created by the app, `sessionward serve` or "
-                "`sessionward --create`")
-
-
-def _require_existing(path: str) -> None:
-    """``create=False``: the store directory must exist (checked before opening it).
-
-    Raises:
-        StoreNotFoundError: nothing at ``path``.
-    """
-    if not os.path.lexists(path):
-        raise StoreNotFoundError(f"file store directory {path} does not exist (nothing was "
-                                 f"created); {_CREATE_HINT}", store=_KIND)
-
 
 # ---------------------------------------------------------------- the store
 
@@ -112,13 +98,13 @@ class FileStore(_KvAndLeases):
         self.durable = durable
         self._path = os.path.abspath(os.fspath(directory))
         if not create:
-            _require_existing(self._path)
+            require_directory(self._path, _KIND)
         self._root = _open_root(self._path)
         try:
             if create:
                 self._init_subdirs()
             else:
-                self._check_subdirs()
+                check_layout(self._root, self._path, _SUBDIRS, _check_dir_stat, _KIND)
         except BaseException:
             os.close(self._root)
             raise
@@ -155,17 +141,6 @@ class FileStore(_KvAndLeases):
                 os.stat(name, dir_fd=self._root, follow_symlinks=False),
                 os.path.join(self._path, name),
             )
-
-    def _check_subdirs(self) -> None:
-        """``create=False``: every subdirectory must already be there (none is made)."""
-        for name in _SUBDIRS:
-            try:
-                found = os.stat(name, dir_fd=self._root, follow_symlinks=False)
-            except FileNotFoundError:
-                raise StoreNotFoundError(
-                    f"{self._path} is not a sessionward file store (no {name}/; nothing was "
-                    f"created); {_CREATE_HINT}", store=_KIND) from None
-            _check_dir_stat(found, os.path.join(self._path, name))
 
     # -------------------------------------------------------------- records
 
