@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 # Real services the tests start on loopback: redis-server/redis-cli (single node and a
 # 3-master cluster), Debian's chromium for the browser tests, and php-cli, php-fpm,
 # nginx and php-redis (phpredis, for the PHP benchmark) for the PHP client's tests.
-# Installed when missing; apt waits for another engineer's dpkg lock instead of failing.
+# Installed when missing; apt waits for another engineer's dpkg lock instead of failing
+# (DPkg::Lock::Timeout), and `apt-get update`, whose lists lock has no timeout, is retried.
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 system-deps:
 	@missing=""; \
@@ -35,7 +36,9 @@ system-deps:
 	php -m 2>/dev/null | grep -qx redis || missing="$$missing php-redis"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing >/dev/null; \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do $(APT_GET) update -qq && break; \
+	    echo "apt-get update failed (another apt holds the lists lock?); retrying in 30 s"; sleep 30; done; \
+	  $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
 	@# Debian's redis-server, php-fpm and nginx packages may start system instances; the
 	@# tests never use them (they run their own on free ports, in temporary directories).
