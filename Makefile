@@ -2,6 +2,7 @@
 #   make demo   set everything up and run the demo app on the embedded SQLite default
 #   make test   set everything up (incl. redis-server and chromium via apt-get) and run every test
 #   make bench / make bench-quick / make soak   measurements and long runs (not part of `make test`)
+#   make docs   the documentation site (mkdocs, --strict) in build/site; make dist   the wheel
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,19 +10,20 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak walkthrough clean
+.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak walkthrough clean docs dist
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sessionward needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@touch $@
 
 # Real services the tests start on loopback: redis-server/redis-cli (single node and a
 # 3-master cluster), Debian's chromium for the browser tests, and php-cli, php-fpm,
 # nginx and php-redis (phpredis, for the PHP benchmark) for the PHP client's tests.
-# Installed when missing; apt waits for another engineer's dpkg lock instead of failing.
+# Installed when missing; apt waits for another engineer's dpkg lock instead of failing
+# (DPkg::Lock::Timeout), and `apt-get update`, whose lists lock has no timeout, is retried.
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 system-deps:
 	@missing=""; \
@@ -34,7 +36,9 @@ system-deps:
 	php -m 2>/dev/null | grep -qx redis || missing="$$missing php-redis"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing >/dev/null; \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do $(APT_GET) update -qq && break; \
+	    echo "apt-get update failed (another apt holds the lists lock?); retrying in 30 s"; sleep 30; done; \
+	  $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
 	@# Debian's redis-server, php-fpm and nginx packages may start system instances; the
 	@# tests never use them (they run their own on free ports, in temporary directories).
@@ -49,8 +53,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-test: $(STAMP) system-deps lint typecheck
+test: $(STAMP) system-deps lint typecheck docs
 	CI=$${CI:-1} $(BIN)/pytest -p no:cacheprovider
+
+# The documentation site: docs/*.md plus the API reference generated from the
+# docstrings (mkdocstrings); --strict turns a broken link or reference into a failure.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+# The wheel (templates, static files, py.typed and LICENSE inside); tests/test_packaging.py
+# builds one the same way and installs it into a fresh venv.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir dist .
+	@ls dist/*.whl
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -m "not slow and not browser"

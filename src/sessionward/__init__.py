@@ -30,6 +30,7 @@ from .core.errors import SessionReadOnlyError as SessionReadOnlyError
 from .core.errors import SessionTooLargeError as SessionTooLargeError
 from .core.errors import SessionWarning as SessionWarning
 from .core.errors import StoreError as StoreError
+from .core.errors import StoreNotFoundError as StoreNotFoundError
 from .core.errors import StoreTimeoutError as StoreTimeoutError
 from .core.errors import StoreUnavailableError as StoreUnavailableError
 from .core.errors import ThrottledError as ThrottledError
@@ -47,6 +48,6 @@ __all__ = [
     "LockTimeoutError", "ProtocolError", "ReauthenticationRequired", "Secret", "Session",
     "SessionConflictError", "SessionError", "SessionExistsError", "SessionGoneError",
     "SessionInfo", "SessionLimitError", "SessionManager", "SessionReadOnlyError",
-    "SessionTooLargeError", "SessionWarning", "Settings", "StoreError", "StoreTimeoutError",
-    "StoreUnavailableError", "ThrottledError", "__version__", "open_store",
+    "SessionTooLargeError", "SessionWarning", "Settings", "StoreError", "StoreNotFoundError",
+    "StoreTimeoutError", "StoreUnavailableError", "ThrottledError", "__version__", "open_store",
 ]

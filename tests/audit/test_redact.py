@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from sessionward.audit.redact import (
     MAX_LENGTH,
+    OPERATOR_MAX_LENGTH,
     REDACTED,
     RedactingFilter,
+    for_operator,
     redact_mapping,
     sanitize,
     sanitize_exception,
@@ -308,3 +310,51 @@ class TestRedactingFilter:
         record = logging.makeLogRecord({"msg": "hello /etc/x"})
         assert RedactingFilter().filter(record) is True
         assert record.getMessage() == "hello [path]"
+
+
+PASSWORDS = st.text(alphabet=NONSPACE, min_size=1, max_size=30).map(lambda p: f"{SENTINEL}{p}")
+
+
+class TestForOperator:
+    """for_operator keeps what the operator typed (paths, schemes) and masks secrets."""
+
+    @pytest.mark.parametrize("text", [
+        "unknown store URL scheme 'bogus'; known: file://, memory://, redis://",
+        "key file /etc/app/session.key does not exist; create one with "
+        "`sessionward keygen --out /etc/app/session.key`",
+        "key file keys/k.key is group-readable; fix with: chmod 600 keys/k.key",
+        r"cannot open C:\data\sessions.db",
+        "SQLite store sqlite:////var/lib/app/sessions.db does not exist",
+        "redis store at /run/redis/redis.sock is unreachable",
+    ])
+    def test_paths_and_schemes_are_kept(self, text: str) -> None:
+        """Messages without credentials come back unchanged."""
+        assert for_operator(text) == text
+
+    @given(user=st.text(alphabet=string.ascii_lowercase, max_size=8), password=PASSWORDS,
+           host=st.sampled_from(["h", "127.0.0.1:6379", "[::1]:1", "node-1.example"]))
+    def test_url_passwords_are_masked(self, user: str, password: str, host: str) -> None:
+        """scheme://user:password@host and scheme://secret@host never show the secret."""
+        lone = password.replace(":", "")  # a lone userinfo with a colon is user:password
+        for url in (f"redis://{user}:{password}@{host}/0", f"rediss://{lone}@{host}",
+                    f"{user or 'u'}:{password}@{host}"):
+            shown = for_operator(f"cannot reach {url}: refused")
+            assert SENTINEL not in shown, shown
+            assert "***@" in shown
+
+    @pytest.mark.parametrize("name", ["password", "token", "secret", "PASSWORD", "api_key"])
+    def test_secret_query_options_are_masked(self, name: str) -> None:
+        """?password=... and friends are masked; other options stay."""
+        shown = for_operator(f"redis://h:1/0?db=2&{name}=QsecretQ&socket_timeout=1")
+        assert shown == f"redis://h:1/0?db=2&{name}=***&socket_timeout=1"
+
+    def test_controls_stripped_and_length_bounded(self) -> None:
+        """Escapes go as in sanitize(); the text is cut at OPERATOR_MAX_LENGTH."""
+        assert for_operator("a\x1b[31mred\x00/etc/x") == "a red /etc/x"
+        assert len(for_operator("x" * 10 * OPERATOR_MAX_LENGTH)) == OPERATOR_MAX_LENGTH
+
+    def test_sanitize_still_redacts_the_same_text(self) -> None:
+        """The logs' sanitiser is unchanged: the operator's view is a separate function."""
+        text = "key file /etc/app/k missing; redis://u:pw@h/0"
+        assert sanitize(text) == "key file [path] missing; [url]"
+        assert for_operator(text) == "key file /etc/app/k missing; redis://u:***@h/0"

@@ -3,7 +3,8 @@
 Import helpers with ``from cli._harness import ...`` (``tests`` is on sys.path).
 
 Every test gets a private key file (made by ``sessionward keygen``), a SQLite
-store URL and a :class:`Cli` runner with a clean environment.  The runner
+store (created by the library, as an app would: the CLI opens stores with
+``create=False``) and a :class:`Cli` runner with a clean environment.  The runner
 records every output; at teardown no session ID or cookie value created by
 the test (``cli.secrets``) may appear in any of them.
 """
@@ -24,6 +25,7 @@ import pytest
 
 from sessionward import SessionManager
 from sessionward.lifecycle.session import Session
+from sessionward.stores.sqlite import SQLiteStore
 
 EXE = Path(sys.prefix) / "bin" / "sessionward"
 """The installed console script (``/work/main/.venv/bin/sessionward``)."""
@@ -88,6 +90,7 @@ def cli_fixture(tmp_path: Path) -> Iterator[Cli]:
     runner.ok("keygen", "--out", str(key_file))
     runner.env["SESSIONWARD_KEY_FILE"] = str(key_file)
     runner.env["SESSIONWARD_STORE"] = f"sqlite:///{tmp_path}/x.db"
+    SQLiteStore(tmp_path / "x.db").close()  # the app made it: admin commands never create one
     yield runner
     leaked = [s for s in runner.secrets for text in runner.outputs if s in text]
     assert not leaked, "a session ID or cookie value appeared in CLI output"

@@ -110,7 +110,8 @@ class TestConfigPrecedence:
         other_key = tmp_path / "k2" / "k.key"
         cli.ok("keygen", "--out", str(other_key))
         url = f"sqlite:///{tmp_path}/other.db"
-        doc = cli.ok("--store", url, "--key-file", str(other_key), "stats", "--json").json()
+        doc = cli.ok("--create", "--store", url, "--key-file", str(other_key), "stats",
+                     "--json").json()
         assert doc["keys"]["active"] != cli.ok("stats", "--json").json()["keys"]["active"]
         assert (tmp_path / "other.db").exists()
 

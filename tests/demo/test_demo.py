@@ -153,4 +153,6 @@ def test_demo_cli_serves_and_creates_a_private_data_dir(tmp_path: Path) -> None:
     for name in ("session.key", "csrf.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
     assert f"http://127.0.0.1:{port}/".encode() in out, err
+    inspect = f"inspect its sessions: sessionward --store sqlite:///{data.resolve()}/sessions.db"
+    assert inspect.encode() in out and b"--namespace demo list" in out
     assert _records(data) == 0

@@ -495,7 +495,8 @@ def test_bad_credentials_clean_error(
     message = f"{caught.value} {caught.value!r}"
     assert caught.value.store == "redis"
     assert "Pa55" not in message
-    assert str(acl_server.port) not in message  # no URL, not even host:port
+    assert f"at 127.0.0.1:{acl_server.port} refused the credentials" in message  # where, no URL
+    assert "fix the user name and password" in message
     assert isinstance(caught.value, StoreUnavailableError)
 
 

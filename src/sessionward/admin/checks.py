@@ -4,13 +4,19 @@ Django system checks.
 Every finding has a stable ID (``SW-E…`` errors, ``SW-W…`` warnings), a
 severity, a message that explains the risk and a fix; :data:`CATALOGUE`
 lists them all and ``docs/cli.md`` documents each one.  IDs are never reused
-or renumbered.
+or renumbered.  Where a finding is about a file, its fix is the exact
+command to run (``chmod 600 /etc/app/session.key``), built by
+:mod:`sessionward.admin.fixes`.
 
 The checks come in layers so that each caller runs what it can:
 :func:`settings_findings` is pure (no I/O); :func:`key_findings`,
 :func:`store_path_findings` and :func:`daemon_findings` look at files;
 :func:`store_findings` talks to the store (ping, clock skew against Redis).
-Messages pass through :func:`sessionward.audit.redact.sanitize`.
+:func:`namespace_findings` opens a sample of records with the keys.
+Findings are shown to the operator who runs the check (the CLI, Django's
+``manage.py check``): messages and fixes pass through
+:func:`sessionward.audit.redact.for_operator`, which keeps paths and masks
+URL passwords; never log them unsanitised.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from ..audit.redact import sanitize
+from ..audit.redact import for_operator
 from ..core.config import Settings
-from ..core.errors import ConfigurationError, SessionError
+from ..core.errors import CodecError, ConfigurationError, SessionError, StoreNotFoundError
 from ..core.keys import load_keyring, read_secret_file
 from ..core.net import is_loopback_host
-from ..stores.base import SessionStore
+from ..lifecycle.manager import SessionManager
+from ..stores.base import Capability, SessionStore
+from . import fixes
 
 Severity = Literal["error", "warning"]
 
@@ -49,6 +57,8 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
     "SW-E008": ("daemon token file unusable", "chmod 600 the token file, owned by this user"),
     "SW-E009": ("clock far off the store's", "run NTP (chrony, systemd-timesyncd) on every host"),
     "SW-E010": ("configuration invalid", "fix the setting named in the message"),
+    "SW-E011": ("store does not exist", "fix the store URL; the app, `sessionward serve` or "
+                "`sessionward --create` creates a store"),
     "SW-W001": ("development mode on", "set unsafe_dev_http = false outside development"),
     "SW-W002": ("cookie readable by scripts", "set cookie_http_only = true"),
     "SW-W003": ("cookie sent cross-site", "use cookie_same_site = 'lax' or 'strict'"),
@@ -67,6 +77,9 @@ CATALOGUE: Mapping[str, tuple[str, str]] = {
                 "use rediss:// (TLS) or a loopback / unix:// connection"),
     "SW-W014": ("store files readable by others", "chmod 600 the SQLite file (700 for a "
                 "file store directory)"),
+    "SW-W015": ("records that do not open with these keys",
+                "pass the app's namespace and key file: sessionward --namespace NAME "
+                "--key-file PATH check"),
 }
 """ID -> (title, fix) of every finding."""
 
@@ -100,15 +113,22 @@ class Finding:
                 "message": self.message, "fix": self.fix}
 
 
-def finding(check_id: str, message: str) -> Finding:
-    """Build the finding ``check_id`` with ``message`` (title and fix from the catalogue).
+def finding(check_id: str, message: str, fix: str | None = None) -> Finding:
+    """Build the finding ``check_id`` with ``message`` (title from the catalogue).
+
+    Args:
+        check_id: a :data:`CATALOGUE` ID.
+        message: what was found.
+        fix: the exact command or setting for this case; the catalogue's
+            generic fix when ``None``.
 
     Raises:
         KeyError: unknown ID (a programming error).
     """
-    title, fix = CATALOGUE[check_id]
+    title, generic = CATALOGUE[check_id]
     severity: Severity = "error" if check_id.startswith("SW-E") else "warning"
-    return Finding(check_id, severity, title, sanitize(message), fix)
+    return Finding(check_id, severity, title, for_operator(message),
+                   for_operator(fix or generic))
 
 
 # ---------------------------------------------------------------- settings
@@ -188,17 +208,19 @@ def _mode(path: Path) -> int | None:
 def key_findings(key_file: str | None, namespace: str) -> list[Finding]:
     """The key file opens safely (SW-E002) and its directory is private (SW-E003)."""
     if key_file is None:
-        return [finding("SW-E002", "no key file is configured (key_file / --key-file)")]
+        return [finding("SW-E002", "no key file is configured (key_file / --key-file)",
+                        "sessionward keygen --out /etc/sessionward/session.key, then pass "
+                        "--key-file /etc/sessionward/session.key")]
     out = []
     try:
         load_keyring(key_file, namespace)
     except ConfigurationError as exc:
-        out.append(finding("SW-E002", str(exc)))
+        out.append(finding("SW-E002", str(exc), fixes.secret_file(Path(key_file), keygen=True)))
     parent = Path(key_file).parent
     mode = _mode(parent)
     if mode is not None and mode & 0o022:
         out.append(finding("SW-E003", f"the key directory has mode {mode:04o}: others can "
-                                      "replace the key file"))
+                                      "replace the key file", fixes.chmod(0o700, parent)))
     return out
 
 
@@ -217,14 +239,14 @@ def store_path_findings(store_url: str) -> list[Finding]:
     """SQLite file / file-store directory permissions (SW-E005, SW-W014)."""
     path = _store_path(store_url)
     mode = None if path is None else _mode(path)
-    if mode is None:
+    if path is None or mode is None:
         return []
     if mode & 0o022:
-        return [finding("SW-E005", f"the store has mode {mode:04o}: others can delete or "
-                                   "roll back sessions")]
+        return [finding("SW-E005", f"the store {path} has mode {mode:04o}: others can delete "
+                                   "or roll back sessions", fixes.store_chmod(path))]
     if mode & 0o044:
-        return [finding("SW-W014", f"the store has mode {mode:04o}: others can read the "
-                                   "sealed records and user index")]
+        return [finding("SW-W014", f"the store {path} has mode {mode:04o}: others can read "
+                                   "the sealed records and user index", fixes.store_chmod(path))]
     return []
 
 
@@ -239,17 +261,21 @@ def daemon_findings(daemon_url: str | None, token_file: str | None,
         socket_path = Path(unquote(parts.path))
         mode, dir_mode = _mode(socket_path), _mode(socket_path.parent)
         if mode is not None and mode & 0o077:
-            out.append(finding("SW-E006", f"the daemon socket has mode {mode:04o}"))
+            out.append(finding("SW-E006", f"the daemon socket has mode {mode:04o}",
+                               fixes.chmod(0o600, socket_path)))
         if dir_mode is not None and dir_mode & 0o022:
             out.append(finding("SW-E006", f"the socket directory has mode {dir_mode:04o}: "
-                                          "others can replace the socket"))
+                                          "others can replace the socket",
+                               fixes.chmod(0o700, socket_path.parent)))
     if token_file is not None:
         try:
             read_secret_file(token_file, what="token file")
         except ConfigurationError as exc:
-            out.append(finding("SW-E008", str(exc)))
+            out.append(finding("SW-E008", str(exc), fixes.secret_file(Path(token_file))))
     elif not token_in_env:
-        out.append(finding("SW-E007", "a daemon is configured but no admin token"))
+        out.append(finding("SW-E007", "a daemon is configured but no admin token",
+                           f"sessionward --daemon {daemon_url} --token-file PATH check "
+                           "(PATH: the daemon's admin token file)"))
     return out
 
 
@@ -262,7 +288,7 @@ def store_findings(store: SessionStore,
     try:
         store.ping()
     except SessionError as exc:
-        return [finding("SW-E001", f"{store.kind} store: {exc}")]
+        return [unreachable_finding(exc)]
     if not store.kind.startswith("redis"):
         return []
     skew = _redis_skew(store, clock)
@@ -292,6 +318,48 @@ def _redis_skew(store: SessionStore, clock: Callable[[], float]) -> float | None
         return None
     server = float(reply[0]) + float(reply[1]) / 1e6
     return (before + after) / 2 - server
+
+
+def unreachable_finding(exc: SessionError, what: str = "") -> Finding:
+    """SW-E011 for a store that does not exist, else SW-E001 (the message's own fix first)."""
+    message, _, fix = str(exc).partition("; ")
+    if isinstance(exc, StoreNotFoundError):
+        return finding("SW-E011", message, fix or None)
+    return finding("SW-E001", f"{what}{message}", fix or None)
+
+
+NAMESPACE_SAMPLE = 200
+"""Records :func:`namespace_findings` tries to open (one ``scan`` page)."""
+
+
+def namespace_findings(manager: SessionManager) -> list[Finding]:
+    """SW-W015 when records of the store do not open with these keys and namespace.
+
+    A store shared by several apps holds records of other namespaces, so this
+    is a warning; when *none* of the sample opens, the namespace or key file
+    given is most likely not the app's (the demo's namespace is ``demo``).
+
+    Raises:
+        StoreError: the store failed.
+    """
+    if Capability.SCAN not in manager.store.capabilities:
+        return []
+    page, _ = manager.store.scan(None, NAMESPACE_SAMPLE)
+    failed = 0
+    for key, stored in page:
+        try:
+            manager.runtime.sealer.open(key, stored)
+        except CodecError:
+            failed += 1
+    if not failed:
+        return []
+    namespace = manager.settings.namespace
+    found = (f"none of the {len(page)} record(s) sampled opens" if failed == len(page)
+             else f"{failed} of the {len(page)} record(s) sampled do not open")
+    return [finding("SW-W015", f"{found} with namespace {namespace!r} and this key file: "
+                               "another app's namespace, another key file, or damage",
+                    "pass the app's own settings: sessionward --namespace NAME --key-file PATH "
+                    "check (the demo: --namespace demo --key-file demo-data/session.key)")]
 
 
 def has_errors(findings: list[Finding]) -> bool:

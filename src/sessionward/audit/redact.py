@@ -1,4 +1,15 @@
-"""The one sanitiser for every outgoing error message and log record.
+"""The sanitisers: one for everything that leaves the process, one for the operator.
+
+Two functions, two audiences, no flag between them:
+
+- :func:`sanitize` is for **logs, audit lines, events and daemon replies**:
+  whoever reads those may not be the one who configured the process, so
+  every path and URL goes;
+- :func:`for_operator` is for **the operator's own terminal** (CLI error
+  lines, ``check`` findings): the paths and URL schemes they typed stay, so
+  a message can say ``chmod 600 /etc/app/key`` or list ``redis://``;
+  passwords and tokens inside URLs are still masked (``redis://u:***@h``),
+  because terminals are shared, recorded and pasted into tickets.
 
 ``sanitize(text)`` turns any text into something safe to show or log:
 
@@ -136,6 +147,51 @@ def sanitize(text: object) -> str:
     raw = text if isinstance(text, str) else _safe_str(text)
     cleaned = _substitute(_strip_controls(raw[:_PRE_CUT]))
     return cleaned[:MAX_LENGTH]
+
+
+OPERATOR_MAX_LENGTH = 2000
+"""Longest :func:`for_operator` text, in characters."""
+
+_MASK = "***"
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<userinfo>\S*)@")
+"""``scheme://userinfo@``: the userinfo runs to the *last* ``@`` of the token, so
+a password holding a raw ``@`` is masked whole."""
+_SECRET_QUERY_RE = re.compile(
+    r"(?P<name>[?&;](?i:password|passwd|pass|pwd|token|secret|auth|api_key|key)=)[^&;#\s]*")
+_BARE_USERINFO_RE = re.compile(r"(?<![\w/.%+:-])(?P<user>[\w.%+-]+):(?!//)\S*@(?=[\w.\[-])")
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    userinfo = match.group("userinfo")
+    if userinfo.startswith("/"):  # no authority (sqlite:////a@b/x.db): an "@" in a path
+        return match.group(0)
+    user, colon, _secret = userinfo.partition(":")
+    kept = f"{user}:{_MASK}" if colon else _MASK
+    return f"{match.group('scheme')}{kept}@"
+
+
+def for_operator(text: object) -> str:
+    """Return ``text`` for the operator's own terminal: paths and schemes kept.
+
+    Control characters and terminal escapes are removed as in
+    :func:`sanitize`; URL passwords (``scheme://user:pw@``, a lone
+    ``scheme://secret@``), secret query options (``?password=``,
+    ``token=``...) and bare ``user:pw@host`` become ``***``; the result is
+    cut to :data:`OPERATOR_MAX_LENGTH` characters.  Never use it for logs,
+    audit, events or daemon replies: use :func:`sanitize`.
+
+    Args:
+        text: a message, an exception or any object.
+
+    Returns:
+        The text, safe to print on the terminal of the person who ran the command.
+    """
+    raw = text if isinstance(text, str) else _safe_str(text)
+    cleaned = _strip_controls(raw[:_PRE_CUT])
+    masked = _URL_USERINFO_RE.sub(_mask_userinfo, cleaned)
+    masked = _SECRET_QUERY_RE.sub(lambda m: f"{m.group('name')}{_MASK}", masked)
+    masked = _BARE_USERINFO_RE.sub(lambda m: f"{m.group('user')}:{_MASK}@", masked)
+    return masked[:OPERATOR_MAX_LENGTH]
 
 
 def _safe_str(obj: object) -> str:

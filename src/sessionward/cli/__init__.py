@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 import traceback
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 import click
 
 from ..core.errors import SessionError
-from . import _render
+from . import _hints, _render, _usage
 from ._context import CliContext, Options
 
 EXIT_ERROR = 1
@@ -39,6 +40,8 @@ _LAZY = {
     "demo": ("sessionward.cli.demo", "Run the demo web application."),
 }
 """Subcommands owned by other packages: module and a static help line."""
+_EXTRAS = {"demo": "demo"}
+"""The pip extra a lazy subcommand needs (none: it ships with the core)."""
 
 
 class _LazyGroup(click.Group):
@@ -88,8 +91,11 @@ def _load_lazy(name: str, module_name: str) -> click.Command:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        extra = _EXTRAS.get(name)
+        fix = (f"pip install 'sessionward[{extra}]'" if extra
+               else "reinstall sessionward (pip install --force-reinstall sessionward)")
         raise click.ClickException(
-            f"the {name} command is unavailable: {exc} (install the matching extra)"
+            f"the {name} command is unavailable ({exc}); run: {fix}"
         ) from None
     command = getattr(module, "command", None) or getattr(module, name, None)
     if not isinstance(command, click.Command):
@@ -110,15 +116,18 @@ def _load_lazy(name: str, module_name: str) -> click.Command:
               help="Also write this command's events to a JSON Lines audit file.")
 @click.option("--audit-chain", is_flag=True, help="Hash-chain the --audit-file lines.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors (SESSIONWARD_DEBUG).")
+@click.option("--create", is_flag=True,
+              help="Create a missing SQLite file or file-store directory (never by default).")
 @click.version_option(package_name="sessionward")
 @click.pass_context
 def cli(ctx: click.Context, /, config: str | None, store: str | None, key_file: str | None,
         namespace: str | None, daemon: str | None, token_file: str | None,
-        audit_file: str | None, audit_chain: bool, debug: bool) -> None:
+        audit_file: str | None, audit_chain: bool, debug: bool, create: bool) -> None:
     """Administer sessionward sessions, keys and configuration."""
     context = CliContext(Options(
         config=config, store=store, key_file=key_file, namespace=namespace, daemon=daemon,
         token_file=token_file, audit_file=audit_file, audit_chain=audit_chain, debug=debug,
+        create=create,
     ))
     ctx.obj = context
     ctx.call_on_close(context.close)
@@ -157,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    if not debug:
+        # Every failure is reported as the one error line below; the library's
+        # log records (printed by logging's last-resort handler) would repeat it.
+        logging.getLogger("sessionward").addHandler(logging.NullHandler())
     try:
         result = cli.main(args, prog_name="sessionward", standalone_mode=False)
     except click.exceptions.Abort:
@@ -166,14 +179,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.ctx is not None and type(exc).__name__ == "NoArgsIsHelpError":
             click.echo(exc.ctx.get_help())  # bare `sessionward` / `sessionward audit`
             return EXIT_USAGE
-        return _fail(exc, debug, EXIT_USAGE, exc.format_message() + " (see --help)")
+        if isinstance(exc, click.NoSuchOption):
+            hint = _usage.misplaced_global(cli, args, exc.option_name)
+            if hint is not None:
+                return _fail(exc, debug, EXIT_USAGE, hint)
+        where = exc.ctx.command_path if exc.ctx is not None else "sessionward"
+        return _fail(exc, debug, EXIT_USAGE, f"{exc.format_message()} (see `{where} --help`)")
     except click.ClickException as exc:
         return _fail(exc, debug, exc.exit_code or EXIT_ERROR, exc.format_message())
     except OSError as exc:  # the one top-level handler (with SessionError below)
-        where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(exc, debug, message=f"{exc.strerror or exc}{where}")
+        return _fail(exc, debug, message=_hints.os_error(exc))
     except SessionError as exc:
-        return _fail(exc, debug)
+        return _fail(exc, debug, message=_hints.with_fix(exc))
     except KeyboardInterrupt:
         sys.stderr.write(_render.error_line("interrupted") + "\n")
         return 130

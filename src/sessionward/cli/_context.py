@@ -16,8 +16,10 @@ return the same JSON-ready data, which the subcommands render identically.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import click
@@ -25,8 +27,10 @@ import click
 from ..admin.service import Admin
 from ..core.config import Settings
 from ..core.errors import ConfigurationError
-from ..core.keys import read_secret_file
+from ..core.keys import load_keyring, read_secret_file
 from ..lifecycle.manager import SessionManager
+from ..stores import open_store
+from . import _hints
 from ._daemon_client import DaemonClient
 
 CLI_ENV = ("DAEMON", "TOKEN_FILE", "ADMIN_TOKEN", "AUDIT_FILE", "AUDIT_CHAIN", "DEBUG", "CONFIG")
@@ -46,6 +50,7 @@ class Options:
     audit_file: str | None = None
     audit_chain: bool = False
     debug: bool = False
+    create: bool = False
 
 
 class Backend(Protocol):
@@ -85,6 +90,33 @@ class DaemonBackend:
     def close(self) -> None:
         """Close the connection."""
         self.client.close()
+
+
+def _check_audit_target(path: str) -> None:
+    """Refuse an ``--audit-file`` the sink would refuse, naming the exact fix.
+
+    The sink checks again on the opened descriptor (no TOCTOU gap matters:
+    this only words the common mistakes for the operator).
+
+    Raises:
+        ConfigurationError: missing directory, symlink, writable by others, not ours.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"audit file directory {target.parent} does not exist; "
+                                 f"create it: mkdir -p -m 700 {target.parent}")
+    if target.is_symlink():
+        raise ConfigurationError(f"audit file {path} is a symlink (never followed); give the "
+                                 f"real file: --audit-file {os.path.realpath(path)}")
+    if not target.exists():
+        return
+    st = target.stat()
+    if st.st_uid != os.geteuid():
+        raise ConfigurationError(f"audit file {path} belongs to uid {st.st_uid}; fix with: "
+                                 f"chown {os.geteuid()} {path}")
+    if stat.S_IMODE(st.st_mode) & 0o022:
+        raise ConfigurationError(f"audit file {path} is writable by others; fix with: "
+                                 f"chmod 600 {path}")
 
 
 def _truthy(value: str | None) -> bool:
@@ -137,19 +169,28 @@ class CliContext:
             ConfigurationError: unreadable config file, unknown key, bad value.
         """
         if self._settings is None:
+            # An empty SESSIONWARD_* variable means unset (as for the CLI's own).
             environ = {k: v for k, v in self.environ.items()
-                       if k.removeprefix("SESSIONWARD_") not in CLI_ENV}
+                       if k.removeprefix("SESSIONWARD_") not in CLI_ENV
+                       and not (k.startswith("SESSIONWARD_") and not v)}
             overrides = {"store_url": self.options.store, "key_file": self.options.key_file,
                          "namespace": self.options.namespace}
-            self._settings = Settings.load(config_file=self.config_file, environ=environ,
-                                           overrides=overrides)
+            try:
+                self._settings = Settings.load(config_file=self.config_file, environ=environ,
+                                               overrides=overrides)
+            except ConfigurationError as exc:
+                raise _hints.settings_error(exc, environ, self.config_file) from exc
         return self._settings
 
     def manager(self) -> SessionManager:
         """A manager over the configured store and key file, audit sink attached.
 
+        The store is opened with ``create=False`` unless ``--create`` was
+        given: an admin command never makes a store out of a typo.
+
         Raises:
             ConfigurationError: no key file, bad key file, bad store URL.
+            StoreNotFoundError: the SQLite file or store directory does not exist.
             StoreError: the store cannot be opened.
         """
         settings = self.settings()
@@ -158,13 +199,16 @@ class CliContext:
                 "no key file: pass --key-file PATH or set SESSIONWARD_KEY_FILE "
                 "(create one with `sessionward keygen --out PATH`)"
             )
-        manager = SessionManager.from_url(settings.store_url, settings=settings)
+        keyring = load_keyring(settings.key_file, settings.namespace)
+        store = open_store(settings.store_url, create=self.options.create)
+        manager = SessionManager(store, keyring, settings)
         audit_file = self.options.audit_file or self.env("AUDIT_FILE")
         if audit_file:
             from ..audit.sinks.audit_file import AuditFileSink
 
             chain = self.options.audit_chain or _truthy(self.env("AUDIT_CHAIN"))
             try:
+                _check_audit_target(audit_file)
                 sink = AuditFileSink(audit_file, level="all", hash_chain=chain)
             except ConfigurationError:
                 manager.close()

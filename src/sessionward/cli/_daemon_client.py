@@ -101,8 +101,12 @@ class DaemonClient:
                 sock.connect(self._address)
             except OSError as exc:
                 sock.close()
+                where = (self._address if isinstance(self._address, str)
+                         else "{}:{}".format(*self._address))
                 raise DaemonError(
-                    "unavailable", f"cannot connect to the daemon: {exc.strerror or exc}"
+                    "unavailable", f"cannot connect to the daemon at {where} "
+                    f"({exc.strerror or exc}); start it with `sessionward serve`, or fix "
+                    "--daemon / SESSIONWARD_DAEMON"
                 ) from None
             self._sock = sock
         return self._sock

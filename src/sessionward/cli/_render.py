@@ -3,8 +3,10 @@
 Results go to stdout; progress bars, prompts and errors go to stderr, so
 ``--json`` output can always be piped.  Nothing rendered here ever holds a
 session ID, a cookie value, a key or a token: the admin layer only hands out
-metadata and handles, and error lines pass through
-:func:`sessionward.audit.redact.sanitize`.
+metadata and handles.  Error lines are for the operator who typed the
+command: they pass through :func:`sessionward.audit.redact.for_operator`,
+which keeps the paths and URL schemes they typed (so a fix can be copied
+and pasted) and masks passwords inside URLs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from ..audit.redact import sanitize
+from ..audit.redact import for_operator
 
 _WIDE = 200
 """Width used when stdout is not a terminal, so handles are never folded."""
@@ -60,8 +62,9 @@ def emit_json(data: Any) -> None:
 
 
 def error_line(message: object) -> str:
-    """The one line printed for an error (sanitised)."""
-    return f"sessionward: error: {sanitize(message)}"
+    """The one line printed for an error (operator text: paths kept, passwords masked)."""
+    text = " ".join(for_operator(message).split())  # one line, whatever the message held
+    return f"sessionward: error: {text}"
 
 
 def when(ts: object) -> str:

@@ -9,8 +9,12 @@ import click
 
 from ..admin import checks
 from ..admin.checks import Finding
-from ..core.errors import ConfigurationError, SessionError
+from ..core.config import Settings
+from ..core.errors import ConfigurationError, SessionError, StoreError
+from ..core.keys import load_keyring
+from ..lifecycle.manager import SessionManager
 from ..stores import open_store
+from ..stores.base import SessionStore
 from . import _render
 from ._context import CliContext, pass_cli
 from ._render import json_option
@@ -19,18 +23,36 @@ EXIT_FINDINGS = 3
 
 
 def _local(cli: CliContext) -> list[Finding]:
+    """Key file, store files, the store itself, and whether its records open.
+
+    The store is opened with ``create=False`` (unless ``--create``): a check
+    never leaves a new ``sessionward.db`` behind.
+    """
     settings = cli.settings()
     found = checks.key_findings(settings.key_file, settings.namespace)
     found += checks.store_path_findings(settings.store_url)
     try:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, create=cli.options.create)
     except SessionError as exc:
-        return [*found, checks.finding("SW-E001", str(exc))]
+        return [*found, checks.unreachable_finding(exc)]
     try:
         found += checks.store_findings(store)
+        if not any(f.id in ("SW-E001", "SW-E002") for f in found):
+            found += _namespace(store, settings)
     finally:
         store.close()
     return found
+
+
+def _namespace(store: SessionStore, settings: Settings) -> list[Finding]:
+    """SW-W015: a sample of the records opened with the configured keys."""
+    if settings.key_file is None:
+        return []
+    keyring = load_keyring(settings.key_file, settings.namespace)
+    try:
+        return checks.namespace_findings(SessionManager(store, keyring, settings))
+    except StoreError as exc:
+        return [checks.unreachable_finding(exc)]
 
 
 def _remote(cli: CliContext) -> list[Finding]:
@@ -40,7 +62,9 @@ def _remote(cli: CliContext) -> list[Finding]:
         return found
     try:
         cli.backend().call("ping")
-    except (SessionError, OSError) as exc:
+    except SessionError as exc:
+        found.append(checks.unreachable_finding(exc, "daemon: "))
+    except OSError as exc:
         found.append(checks.finding("SW-E001", f"daemon: {exc}"))
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -9,6 +10,17 @@ import click
 from ..core.errors import ConfigurationError
 
 HOST = "127.0.0.1"
+
+
+def inspect_command(data_dir: Path) -> str:
+    """The exact ``sessionward`` line that lists the demo's sessions (shell-quoted)."""
+    from ..demo import DEV_OVERRIDES
+
+    root = data_dir.resolve()
+    args = ["sessionward", "--store", f"sqlite:///{root / 'sessions.db'}",
+            "--key-file", str(root / "session.key"),
+            "--namespace", str(DEV_OVERRIDES["namespace"]), "list"]
+    return shlex.join(args)
 
 
 @click.command("demo")
@@ -24,13 +36,18 @@ def demo(data_dir: Path, port: int) -> None:
     Raises:
         click.ClickException: the data directory or settings are unusable.
     """
-    import uvicorn
+    try:
+        import uvicorn
 
-    from ..demo import create_app
+        from ..demo import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the demo needs its extra ({exc}); run: "
+                                   "pip install 'sessionward[demo]'") from None
 
     try:
         app = create_app(data_dir)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"sessionward demo: http://{HOST}:{port}/  (data in {data_dir}/; Ctrl-C stops)")
+    click.echo(f"inspect its sessions: {inspect_command(data_dir)}")
     uvicorn.run(app, host=HOST, port=port, log_level="warning", proxy_headers=False)

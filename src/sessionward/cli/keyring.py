@@ -80,7 +80,7 @@ def rotate_keys_command(cli: CliContext, batch: int, no_reseal: bool, reseal_onl
                         as_json: bool) -> None:
     """Add a new active key and re-seal records under it; nobody is logged out."""
     if no_reseal and reseal_only:
-        raise click.UsageError("--no-reseal and --reseal-only exclude each other")
+        raise click.UsageError("--no-reseal and --reseal-only exclude each other; give one")
     result: dict[str, Any] = {"added": None}
     if not reseal_only:
         cli.local_only("rotate-keys")

@@ -95,8 +95,15 @@ def revoke_command(cli: CliContext, handle: str, as_json: bool) -> None:
         _render.stdout().print(f"revoked 1 session of {who}")
 
 
+def _user(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("give the user id the app signs the user in with "
+                                 "(sessionward list shows them)")
+    return value
+
+
 @click.command("revoke-user")
-@click.argument("user")
+@click.argument("user", callback=_user)
 @click.option("--keep", metavar="HANDLE", help="Keep this one session.")
 @json_option
 @pass_cli
@@ -124,7 +131,8 @@ def revoke_all_command(cli: CliContext, yes: bool, as_json: bool) -> None:
         if not sys.stdin.isatty():
             click.echo(err=True)  # the answer was not echoed: end the prompt line
         if typed != namespace:
-            raise click.ClickException("the namespace did not match; nothing was revoked")
+            raise click.ClickException(f"the namespace did not match; nothing was revoked "
+                                       f"(type {namespace} exactly, or pass --yes)")
     result = cli.backend().call("revoke-all")
     if as_json:
         _render.emit_json(result)

@@ -139,6 +139,11 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached (web layer answers 503, never logs out)."""
 
 
+class StoreNotFoundError(StoreUnavailableError):
+    """The store does not exist, and opening it was told not to create it
+    (``open_store(url, create=False)``, every admin CLI command without ``--create``)."""
+
+
 class StoreTimeoutError(StoreError):
     """The store did not answer in time."""
 

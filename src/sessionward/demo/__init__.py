@@ -14,23 +14,25 @@ cookie needs https).  Every page says so in its footer.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 
+from ..core.clock import Clock, system_clock
 from ..core.config import Settings
 from ..core.errors import ConfigurationError
 from ..core.keys import KeyRing, load_keyring, write_key_file
-from ..guards.throttle import Throttle
+from ..guards.throttle_set import ThrottleSet
 from ..lifecycle.amanager import AsyncSessionManager
 from ..lifecycle.manager import SessionManager
+from ..stores.base import SessionStore
 from ..stores.sqlite import SQLiteStore
-from .app import Demo, build_app
+from .app import build_app
 from .csrf import AnonymousCsrf
 from .db import DemoDB
+from .state import SIGNUP_LIMITS, Demo
 
 __all__ = ["DEFAULT_DATA_DIR", "create_app", "demo_settings", "prepare_data_dir"]
 
@@ -51,11 +53,13 @@ def prepare_data_dir(data_dir: Path) -> Path:
             readable/writable by group or others.
     """
     if data_dir.is_symlink():
-        raise ConfigurationError(f"refusing demo data directory {data_dir}: it is a symlink")
+        raise ConfigurationError(f"refusing demo data directory {data_dir}: it is a symlink; "
+                                 f"give the real directory: --data-dir {data_dir.resolve()}")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigurationError(f"demo data directory {data_dir} is not a directory; give "
+                                 "another --data-dir (it is created 0700)")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = data_dir.stat().st_mode
-    if not stat.S_ISDIR(mode):
-        raise ConfigurationError(f"demo data directory {data_dir} is not a directory")
     if mode & 0o077:
         raise ConfigurationError(
             f"demo data directory {data_dir} is accessible by other users; "
@@ -88,8 +92,17 @@ def _key_file(path: Path, namespace: str) -> KeyRing:
 
 
 def create_app(data_dir: Path | str = DEFAULT_DATA_DIR, *,
-               environ: Mapping[str, str] | None = None) -> Starlette:
+               environ: Mapping[str, str] | None = None, store: SessionStore | None = None,
+               clock: Clock | None = None) -> Starlette:
     """Build the demo app over ``data_dir`` (created and keyed on first run).
+
+    Args:
+        data_dir: the private data directory (keys, SQLite files).
+        environ: ``SESSIONWARD_*`` settings (``os.environ`` by default).
+        store: the session store; by default ``sessions.db`` in ``data_dir``
+            (tests pass another, e.g. an unreachable Redis for the 503 page).
+        clock: the wall clock of the manager, throttles and CSRF tokens
+            (a ``FrozenClock`` in tests).
 
     Raises:
         ConfigurationError: unsafe data directory or invalid settings.
@@ -99,9 +112,13 @@ def create_app(data_dir: Path | str = DEFAULT_DATA_DIR, *,
     keyring = _key_file(root / "session.key", settings.namespace)
     csrf = AnonymousCsrf(_key_file(root / "csrf.key", settings.namespace).active,
                          secure=settings.cookie_secure)
-    store = SQLiteStore(root / "sessions.db")
-    manager = SessionManager(store, keyring, settings)
+    real_clock = clock or system_clock
+    store = store if store is not None else SQLiteStore(root / "sessions.db", clock=real_clock)
+    manager = SessionManager(store, keyring, settings, clock=real_clock)
     db = DemoDB(root / "demo.db")
     manager.events.subscribe(db.on_event)
-    throttle = Throttle(store, keyring, namespace="login", events=manager.events)
-    return build_app(Demo(AsyncSessionManager(manager), db, throttle, csrf))
+    login = ThrottleSet(store, keyring, namespace="login", events=manager.events,
+                        clock=real_clock)
+    signup = ThrottleSet(store, keyring, limits=SIGNUP_LIMITS, namespace="signup",
+                         events=manager.events, clock=real_clock)
+    return build_app(Demo(AsyncSessionManager(manager), db, login, signup, csrf))

@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,23 +18,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..audit.events import Event
+from .texts import EVENT_LABELS, event_detail
 
 KEEP_EVENTS = 50
-EVENT_LABELS = {
-    "signup": "Account created",
-    "login": "Signed in",
-    "login_failed": "Failed sign-in attempt",
-    "throttled": "Sign-in temporarily locked",
-    "logout": "Signed out",
-    "rotated": "Session ID renewed",
-    "elevated": "Re-authenticated for a sensitive action",
-    "reauth_required": "Re-authentication requested",
-    "revoked": "Session signed out remotely",
-    "expired": "Session expired",
-    "password_changed": "Password changed",
-    "zombie_accessed": "Old session ID reused (possible theft)",
-    "profile_changed": "Session used from a new network or browser",
-}
+REQUEST_DEVICE: ContextVar[str] = ContextVar("REQUEST_DEVICE", default="")
+"""The device label of the request being served ("Firefox on Linux"), set by the
+demo's middleware; events emitted while serving it name that device."""
+_ROUTE_RECORDED = frozenset({"user", "revoke_user"})
+"""``revoked`` reasons the routes record themselves, naming the devices signed out."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, created REAL NOT NULL);
@@ -131,14 +123,13 @@ class DemoDB:
                 for ts, name, detail, client in rows]
 
     def on_event(self, event: Event) -> None:
-        """EventHub subscriber: keep the account-relevant manager events."""
+        """EventHub subscriber: keep the account-relevant manager events, in words."""
         if event.user is None or event.name not in EVENT_LABELS:
             return
         if event.name == "rotated" and event.reason in ("login", "elevate"):
-            return  # already shown as "Signed in" / "Re-authenticated"
-        if event.name == "revoked" and event.reason == "revoke_user":
-            detail = f"{event.fields.get('count', 0)} other session(s) signed out"
-        else:
-            detail = event.reason.replace("_", " ")
+            return  # already shown as "Signed in" / "Password confirmed"
+        if event.name == "revoked" and event.reason in _ROUTE_RECORDED:
+            return  # recorded by the route with the devices it signed out
+        detail = event_detail(event.name, event.reason, REQUEST_DEVICE.get())
         self.add_event(event.user, event.name, ts=event.ts, detail=detail,
                        client=event.client or "")

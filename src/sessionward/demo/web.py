@@ -91,24 +91,45 @@ def flash(session: Session, message: str, kind: str = "info") -> None:
     session[FLASH_KEY] = {"message": message, "kind": kind}
 
 
-def render(request: Request, session: Session, template: str, *, status: int = 200,
-           csrf: str | None = None, **context: Any) -> HTMLResponse:
+def render(request: Request, session: Session | None, template: str, *, status: int = 200,
+           csrf: str | None = None, headers: dict[str, str] | None = None,
+           **context: Any) -> HTMLResponse:
     """Render ``template`` with the common context (user, CSRF token, flash).
 
     Args:
         request: the request.
-        session: its session (never written unless it has a flash or needs a token).
+        session: its session (never written unless it has a flash or needs a
+            token); ``None`` where no session could be loaded (store down).
         template: the template name.
         status: the HTTP status.
         csrf: the form token; by default the session-bound one (created on
             first use, which stores the session).
+        headers: extra response headers (``Retry-After``).
         **context: template variables.
     """
-    note = session.pop(FLASH_KEY, None) if FLASH_KEY in session else None
-    token = csrf if csrf is not None else csrf_token(session)
+    note = token = None
+    if session is not None:
+        note = session.pop(FLASH_KEY, None) if FLASH_KEY in session else None
+        token = csrf if csrf is not None else csrf_token(session)
     page = _env.get_template(template).render(
-        user=session.user, csrf=token, flash=note, path=request.url.path, **context)
-    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+        user=session.user if session is not None else None, csrf=token, flash=note,
+        path=request.url.path, **context)
+    return HTMLResponse(page, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def error_page(request: Request, session: Session | None, status: int, title: str,
+               message: str, *, back: str = "/", back_label: str = "Back to the start page",
+               headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A styled error page (403, 404, 405, 429, 503) with a link back.
+
+    ``session`` gives the header its user; pass ``None`` when none loaded.
+    It is never written here (no CSRF token is created for an error page).
+    """
+    csrf = "" if session is None or not isinstance(session.get(CSRF_KEY), str) \
+        else str(session[CSRF_KEY])
+    return render(request, session, "error.html", status=status, csrf=csrf, headers=headers,
+                  title=title, message=message, status_code=status, back=safe_next(back, "/"),
+                  back_label=back_label)
 
 
 def redirect(path: str) -> RedirectResponse:

@@ -98,9 +98,14 @@ class SessionMiddleware(_AsgiSessionMiddleware):
         guard: opt-in flood guard: ``True``, a mapping of Throttle options, a
             ``Throttle`` or a guard (429 + ``Retry-After`` for an address that
             presented too many rejected cookies; see ``integrations._flood``).
-        session_cookie, max_age, path, same_site, https_only, domain,
-        partitioned: Starlette's cookie options (see
+        session_cookie: Starlette's cookie options, here and below (see
             :func:`starlette_cookie_policy`); left out, sessionward's settings apply.
+        max_age: ``Max-Age`` of the cookie (``None``: a browser-session cookie).
+        path: the cookie ``Path``.
+        same_site: the cookie ``SameSite``.
+        https_only: the cookie ``Secure`` flag.
+        domain: the cookie ``Domain``.
+        partitioned: the cookie ``Partitioned`` flag.
 
     Raises:
         ConfigurationError: an unusable ``guard`` spec or a refused cookie option.

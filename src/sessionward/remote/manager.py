@@ -256,10 +256,10 @@ class RemoteSessionManager(RemoteInventory):
         daemon's ``create`` stores nothing for empty data (lazy creation).
 
         Raises:
-            SessionReadOnlyError, SessionGoneError, SessionConflictError,
-            LockLostError, SessionTooLargeError, TypeError: as
-            :meth:`SessionManager.save`; StoreUnavailableError when the
-            daemon is unreachable.
+            SessionReadOnlyError: as :meth:`SessionManager.save`, and so are
+                SessionGoneError, SessionConflictError, LockLostError,
+                SessionTooLargeError and TypeError.
+            StoreUnavailableError: the daemon is unreachable.
         """
         if session.mode == "read":
             raise SessionReadOnlyError("this session was opened in read mode and cannot be saved")

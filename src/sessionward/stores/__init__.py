@@ -42,12 +42,27 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
 }
 
 
-def open_store(url: str, *, clock: Callable[[], float] = system_clock) -> SessionStore:
+_CREATES = frozenset({"sqlite", "file"})
+"""Schemes whose store is made on first open (a file, a directory) unless ``create=False``."""
+
+
+def open_store(url: str, *, clock: Callable[[], float] = system_clock,
+               create: bool = True) -> SessionStore:
     """Open the store named by ``url``.
+
+    Args:
+        url: the store URL (the table above).
+        clock: POSIX-seconds clock.
+        create: ``False`` opens an existing store only: a missing SQLite file or
+            file-store directory raises :class:`~sessionward.core.errors.StoreNotFoundError`
+            and nothing is written on open (what read-only tools want: a typo
+            must not look like an empty store).  Servers (Redis) and
+            ``memory://`` are unaffected.
 
     Raises:
         ConfigurationError: unknown scheme, a daemon URL, or a missing extra
             (the message names the ``pip install`` to run).
+        StoreNotFoundError: ``create=False`` and the store does not exist.
     """
     scheme = urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme in ("sessionward", "sessionward+tcp"):
@@ -68,5 +83,6 @@ def open_store(url: str, *, clock: Callable[[], float] = system_clock) -> Sessio
             f"the {scheme}:// store needs a missing dependency ({exc.name}); run: {hint}"
         ) from None
     factory = getattr(module, class_name).from_url
-    store: SessionStore = factory(url, clock=clock)
+    extra_args = {"create": False} if not create and scheme in _CREATES else {}
+    store: SessionStore = factory(url, clock=clock, **extra_args)
     return store

@@ -48,6 +48,7 @@ from ..core.errors import (
     StoreUnavailableError,
 )
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .existing import check_sqlite_store
 from .sqlite_schema import EXPIRY_BUCKET_SECONDS as EXPIRY_BUCKET_SECONDS
 from .sqlite_schema import REPLACE, REPLACE_FENCED, SCHEMA, bucket_of, migrate
 from .sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
@@ -64,16 +65,21 @@ class SQLiteStore:
             ``":memory:"`` is refused (use ``memory://``).
         clock: POSIX-seconds clock.
         busy_timeout: seconds a writer waits for the file lock.
+        create: ``False`` opens an existing store only: a missing file, or one
+            without the sessionward schema, raises instead of being created,
+            and neither the file, its mode nor its schema is written on open.
 
     Raises:
         ConfigurationError: the path is unusable.
+        StoreNotFoundError: ``create=False`` and no sessionward store is there.
     """
 
     kind = "sqlite"
     capabilities = frozenset({Capability.CROSS_PROCESS, Capability.PERSISTENT, Capability.SCAN})
 
     def __init__(self, path: str | os.PathLike[str], *,
-                 clock: Callable[[], float] = system_clock, busy_timeout: float = 5.0) -> None:
+                 clock: Callable[[], float] = system_clock, busy_timeout: float = 5.0,
+                 create: bool = True) -> None:
         self.path = Path(path)
         if str(path) == ":memory:":
             raise ConfigurationError("use memory:// for an in-memory store, not sqlite :memory:")
@@ -82,6 +88,9 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        if not create:
+            check_sqlite_store(self.path, self.busy_timeout)  # nothing written
+            return
         self._prepare_file()
         try:
             # executescript manages its own transaction (it commits first).
@@ -93,11 +102,13 @@ class SQLiteStore:
             migrate(db)
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> SQLiteStore:
+    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock,
+                 create: bool = True) -> SQLiteStore:
         """``sqlite:///relative.db`` or ``sqlite:////abs/path.db``.
 
         Raises:
             ConfigurationError: no path in the URL.
+            StoreNotFoundError: ``create=False`` and no store at the path.
         """
         parts = urlsplit(url)
         path = unquote(parts.path)
@@ -107,7 +118,7 @@ class SQLiteStore:
         path = path[1:] if path.startswith("/") else path
         if not path:
             raise ConfigurationError("sqlite URL needs a file: sqlite:///path/to/sessions.db")
-        return cls(path, clock=clock)
+        return cls(path, clock=clock, create=create)
 
     # ---------------------------------------------------------- connections
 

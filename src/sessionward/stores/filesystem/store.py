@@ -42,6 +42,7 @@ from ...core.errors import (
     StoreUnavailableError,
 )
 from ..base import Capability, StoredRecord, StoreStats, check_key
+from ..existing import check_layout, require_directory
 from .format import _KIND, _KV, _LOCKS, _RECORDS, _as_record, _Entry, _is_key
 from .index import BUCKET_SECONDS as BUCKET_SECONDS
 from .index import _user_dir
@@ -52,7 +53,6 @@ from .mutex import _R_TAG
 __all__ = ["FileStore"]
 
 _SUBDIRS = (_RECORDS, _KV, _LOCKS, "mutex", "expiry", "users", "tmp")
-
 
 # ---------------------------------------------------------------- the store
 
@@ -83,31 +83,41 @@ class FileStore(_KvAndLeases):
         *,
         clock: Callable[[], float] = system_clock,
         durable: bool = False,
+        create: bool = True,
     ) -> None:
-        """Open (creating if needed) the store directory.
+        """Open (creating if needed, unless ``create=False``) the store directory.
 
         Raises:
             ConfigurationError: the directory or one of its subdirectories is a
                 symlink, group/world-accessible, owned by another user, not
                 writable, or its parent is missing.
+            StoreNotFoundError: ``create=False`` and the directory, or one of
+                its subdirectories, is missing (nothing is created).
         """
         self.clock = clock
         self.durable = durable
         self._path = os.path.abspath(os.fspath(directory))
+        if not create:
+            require_directory(self._path, _KIND)
         self._root = _open_root(self._path)
         try:
-            self._init_subdirs()
+            if create:
+                self._init_subdirs()
+            else:
+                check_layout(self._root, self._path, _SUBDIRS, _check_dir_stat, _KIND)
         except BaseException:
             os.close(self._root)
             raise
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock) -> FileStore:
+    def from_url(cls, url: str, *, clock: Callable[[], float] = system_clock,
+                 create: bool = True) -> FileStore:
         """``file:///absolute/dir`` with the optional query ``durable=true|false``.
 
         Raises:
             ConfigurationError: not a ``file:`` URL, relative path, host part,
                 unknown option, or an insecure directory.
+            StoreNotFoundError: ``create=False`` and no store directory there.
         """
         parts = urlsplit(url)
         usage = "file store URLs look like file:///absolute/dir[?durable=true]"
@@ -122,7 +132,7 @@ class FileStore(_KvAndLeases):
         values = [v.lower() for v in query.get("durable", ["false"])]
         if len(values) != 1 or values[0] not in ("true", "false", "1", "0"):
             raise ConfigurationError(f"durable must be true or false; {usage}")
-        return cls(path, clock=clock, durable=values[0] in ("true", "1"))
+        return cls(path, clock=clock, durable=values[0] in ("true", "1"), create=create)
 
     def _init_subdirs(self) -> None:
         for name in _SUBDIRS:

@@ -25,7 +25,7 @@ from redis.exceptions import NoScriptError
 
 from ...core.errors import ConfigurationError
 from ..base import StoredRecord
-from .errors import _REDIS_ERRORS, _wrap
+from .errors import _REDIS_ERRORS, _wrap, endpoint_of
 from .lane import Lane
 from .scripts import _SCRIPTS
 from .url import Client
@@ -83,7 +83,7 @@ class RedisConn:
         try:
             yield
         except _REDIS_ERRORS as exc:
-            raise _wrap(exc, self.kind) from exc
+            raise _wrap(exc, self.kind, endpoint_of(self.client)) from exc
 
     def run(self, script: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
         """Run one registered script (EVALSHA, loading it again after a flush).

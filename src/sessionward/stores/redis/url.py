@@ -135,7 +135,8 @@ def _cluster_client(scheme: str, parts: Any, kwargs: dict[str, Any]) -> RedisClu
     try:
         return RedisCluster(startup_nodes=nodes, **kwargs)
     except _REDIS_ERRORS as exc:
-        raise _wrap(exc, "redis-cluster") from exc
+        where = ",".join(f"{node.host}:{node.port}" for node in nodes)
+        raise _wrap(exc, "redis-cluster", where) from exc
 
 
 def _client_from_url(
