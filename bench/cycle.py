@@ -17,12 +17,14 @@ from typing import Any
 
 from bench.common import Outcome, Stats, make_payload, measure, measure_paired
 from bench.raw import unix_socket_rtt
+from bench.sw import daemon_cpu_seconds
 from bench.targets import TARGETS, Env, Target, Unavailable
 
 RAW_FLOOR = {"redis": "raw_redis", "sqlite": "raw_sqlite", "filesystem": "raw_file",
-             "filesystem-fsync": "raw_file_fsync", "daemon": "sw_sqlite"}
+             "filesystem-fsync": "raw_file_fsync", "daemon": "daemon_floor"}
 """Floor measured interleaved with each store's contenders.  For the daemon it
-is the embedded SQLite manager; the report adds two Unix-socket round trips."""
+is the embedded SQLite cycle plus two Unix-socket round trips to an echo
+process, in one loop (:class:`bench.sw.DaemonFloor`)."""
 
 
 def _target(spec: dict[str, Any]) -> tuple[Target, Env]:
@@ -129,12 +131,13 @@ def _throughput_client(spec: dict[str, Any], handle: str, barrier: Any, out: Any
     for _ in range(spec["rounds"]):
         barrier.wait(60)
         done = 0
+        cpu = time.process_time()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             handle = target.run_cycles(handle, 10, i)
             i += 10
             done += 10
-        out.put(done)
+        out.put((done, time.process_time() - cpu))
     target.close()
 
 
@@ -142,10 +145,11 @@ def throughput_workload(spec: dict[str, Any]) -> Outcome:
     """Cycles per second with ``procs`` client processes, each on its own session,
     over a fixed wall-clock window, repeated ``rounds`` times with the same
     client processes (started once, released together by a barrier)."""
-    target, _ = _target(spec)
+    target, env = _target(spec)
     procs = int(spec.get("procs", 4))
     seconds = float(spec.get("seconds", 1.0))
     handles = [target.create(make_payload()) for _ in range(procs)]
+    daemon = TARGETS[spec["target"]].store == "daemon"
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(procs + 1), ctx.Queue()
     workers = [ctx.Process(target=_throughput_client, args=(spec, h, barrier, out))
@@ -153,11 +157,20 @@ def throughput_workload(spec: dict[str, Any]) -> Outcome:
     for w in workers:
         w.start()
     values: list[float] = []
+    cycles = client_cpu = 0.0
+    daemon_cpu = daemon_cpu_seconds(env) if daemon else 0.0
     for _ in range(spec["rounds"]):
         barrier.wait(60)
-        values.append(sum(out.get(timeout=seconds + 60) for _ in workers) / seconds)
+        got = [out.get(timeout=seconds + 60) for _ in workers]
+        values.append(sum(done for done, _cpu in got) / seconds)
+        cycles += sum(done for done, _cpu in got)
+        client_cpu += sum(cpu for _done, cpu in got)
+    extra: dict[str, Any] = {"unit": "cycles/s", "procs": procs,
+                             "client_cpu_us_per_cycle": client_cpu / cycles * 1e6}
+    if daemon:
+        extra["workers"] = int(spec.get("options", {}).get("workers", 1))
+        extra["daemon_cpu_us_per_cycle"] = (daemon_cpu_seconds(env) - daemon_cpu) / cycles * 1e6
     for w in workers:
         w.join(10)
     target.close()
-    return Outcome(spec["name"], stats=asdict(Stats.of(values)), extra={"unit": "cycles/s",
-                                                                       "procs": procs})
+    return Outcome(spec["name"], stats=asdict(Stats.of(values)), extra=extra)

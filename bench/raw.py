@@ -173,6 +173,34 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
+class EchoPeer:
+    """A ~1.1 KB length-prefixed round trip to an echo process (the daemon
+    floor's transport part, measured interleaved with the daemon cycle)."""
+
+    def __init__(self, env: Env, name: str = "echo.sock") -> None:
+        path = str(Path(env.workdir) / name)
+        ctx = multiprocessing.get_context("spawn")
+        ready = ctx.Event()
+        self.proc = ctx.Process(target=_echo_server, args=(path, ready), daemon=True)
+        self.proc.start()
+        if not ready.wait(20):
+            raise RuntimeError("echo server did not start")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        body = os.urandom(1100)
+        self.msg = len(body).to_bytes(4, "big") + body
+
+    def round_trip(self) -> None:
+        self.sock.sendall(self.msg)
+        _recv_exact(self.sock, len(self.msg))
+
+    def close(self) -> None:
+        self.sock.close()
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
 def unix_socket_rtt(env: Env, rounds: int, per_round: int) -> Stats:
     """µs per length-prefixed ~1.1 KB round trip over a Unix socket to another process."""
     path = str(Path(env.workdir) / "echo.sock")

@@ -72,6 +72,12 @@ def cycle_specs(p: Profile) -> list[dict[str, Any]]:
          "rounds": 5 if p.quick else 7}
         for name in ("sw_daemon", "sw_sqlite")
     ]
+    specs += [
+        {"group": "cycle", "name": f"throughput:sw_daemon_w{n}", "workload": "throughput",
+         "target": "sw_daemon", "options": {"workers": n}, "procs": 4, "seconds": seconds,
+         "rounds": 5 if p.quick else 7}
+        for n in (2, 3)
+    ]
     return specs
 
 

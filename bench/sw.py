@@ -18,6 +18,7 @@ Modes (``mode`` option, used by the lost-updates workload):
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import subprocess
 import sys
@@ -166,8 +167,8 @@ def sw_redis(env: Env, mode: str = "plain", count: bool = False) -> SessionwardT
 # ---------------------------------------------------------------- daemon hook
 
 
-def _start_daemon(env: Env) -> Path:
-    """Start ``sessionward serve --data-dir DIR`` once per workload directory.
+def _start_daemon(env: Env, workers: int = 1) -> Path:
+    """Start ``sessionward serve --data-dir DIR [--workers N]`` once per workload directory.
 
     First run bootstraps DIR (key, app/admin tokens, ``sessions.db``,
     ``sessionward.sock``).  The process that starts the daemon (the workload's
@@ -179,7 +180,8 @@ def _start_daemon(env: Env) -> Path:
         return data_dir
     exe = shutil.which("sessionward", path=str(Path(sys.executable).parent)) or "sessionward"
     log = open(Path(env.workdir) / "daemon.log", "wb")
-    proc = subprocess.Popen([exe, "serve", "--data-dir", str(data_dir)],
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    proc = subprocess.Popen([exe, "serve", "--data-dir", str(data_dir), *extra],
                             stdout=log, stderr=subprocess.STDOUT)
 
     def stop() -> None:
@@ -192,7 +194,7 @@ def _start_daemon(env: Env) -> Path:
 
     atexit.register(stop)
     deadline = time.monotonic() + 20
-    while not (data_dir / "sessionward.sock").exists():
+    while b"ready" not in (Path(env.workdir) / "daemon.log").read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise Unavailable("daemon: `sessionward serve` did not open its socket: "
                               + (Path(env.workdir) / "daemon.log").read_text()[-300:])
@@ -213,16 +215,72 @@ def daemon_rss_kib(env: Env) -> int:
     return -1
 
 
-def sw_daemon(env: Env, mode: str = "plain", count: bool = False) -> SessionwardTarget:
+def daemon_cpu_seconds(env: Env) -> float:
+    """CPU seconds used so far by the workload's daemon and its worker processes."""
+    try:
+        root = int((Path(env.workdir) / "daemon" / "sessionward.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == root or ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def sw_daemon(env: Env, mode: str = "plain", count: bool = False,
+              workers: int = 1) -> SessionwardTarget:
     """sessionward through the daemon over its Unix socket (SQLite behind it).
 
     The daemon seals and opens records (encryption on, as embedded); the
-    client sends cookies and data over ``DIR/sessionward.sock``.
+    client sends cookies and data over ``DIR/sessionward.sock``.  ``workers``
+    daemon processes share the socket (``serve --workers``).
     """
     remote = _import("sessionward.remote", "RemoteSessionManager")
-    data_dir = _start_daemon(env)
+    data_dir = _start_daemon(env, workers)
     manager = remote.from_url(f"sessionward://{data_dir / 'sessionward.sock'}",
                               token_file=str(data_dir / "tokens" / "app.token"),
                               admin_token=(data_dir / "tokens" / "admin.token").read_text()
                               .strip())
     return SessionwardTarget(manager, "daemon", mode)
+
+
+class DaemonFloor(Target):
+    """The daemon's floor, measured interleaved with it: one embedded SQLite
+    cycle plus two ~1 KB round trips to an echo process over a Unix socket
+    (what a daemon cycle cannot avoid: the same store work, two exchanges)."""
+
+    store = "daemon"
+    kind = "raw"
+
+    def __init__(self, env: Env) -> None:
+        from bench.raw import EchoPeer
+
+        self.embedded = sw_sqlite(env)
+        self.echo = EchoPeer(env, "floor-echo.sock")
+
+    def create(self, data: dict[str, Any]) -> str:
+        return self.embedded.create(data)
+
+    def cycle(self, handle: str, value: int) -> str:
+        self.echo.round_trip()
+        handle = self.embedded.cycle(handle, value)
+        self.echo.round_trip()
+        return handle
+
+    def read(self, handle: str) -> dict[str, Any]:
+        return self.embedded.read(handle)
+
+    def close(self) -> None:
+        self.echo.close()
+        self.embedded.close()
+
+
+def daemon_floor(env: Env) -> DaemonFloor:
+    return DaemonFloor(env)

@@ -148,5 +148,7 @@ TARGETS: dict[str, TargetInfo] = {
         TargetInfo("sw_redis", "sessionward Redis", "redis", "sessionward", "bench.sw:sw_redis"),
         TargetInfo("sw_daemon", "sessionward daemon (Unix socket, SQLite)", "daemon",
                    "sessionward", "bench.sw:sw_daemon"),
+        TargetInfo("daemon_floor", "daemon floor: embedded SQLite + 2 Unix-socket RTT",
+                   "daemon", "raw", "bench.sw:daemon_floor"),
     ]
 }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionward.cli._daemon_client import MAX_FRAME
+from sessionward.protocol.framing import MAX_RESPONSE
 
 from cli._harness import Cli, login, one_line_error
 
@@ -219,10 +219,13 @@ CASES = [
          covers="); start it with `sessionward serve`, or fix --daemon / SESSIONWARD_DA"),
     Case("daemon-bad-scheme", ("--daemon", "http://example.com", "list"), "sessionward://",
          env={"SESSIONWARD_ADMIN_TOKEN": TOKEN},
-         covers="daemon URL must start with sessionward:// (Unix socket) or sessionward"),
+         covers="daemon URLs are sessionward:///path/sessionward.sock or sessionward+tcp://"),
     Case("daemon-relative-socket", ("--daemon", "sessionward://relative.sock", "list"),
          "sessionward:///absolute/path", env={"SESSIONWARD_ADMIN_TOKEN": TOKEN},
          covers="daemon URL must look like sessionward:///absolute/path/sessionward.soc"),
+    Case("daemon-empty-host", ("--daemon", "sessionward+tcp://:7000", "list"),
+         "sessionward+tcp://127.0.0.1:", env={"SESSIONWARD_ADMIN_TOKEN": TOKEN},
+         covers="an empty host"),
     Case("daemon-not-loopback", ("--daemon", "sessionward+tcp://192.0.2.1:7000", "list"),
          "sessionward+tcp://127.0.0.1:", env={"SESSIONWARD_ADMIN_TOKEN": TOKEN},
          covers="sessionward+tcp:// must name a loopback address and port, e.g. session"),
@@ -292,7 +295,7 @@ def test_redis_password_never_shown(cli: Cli) -> None:
 
 @pytest.fixture(name="fake_daemon")
 def fake_daemon_fixture(tmp_path: Path) -> Iterator[Callable[[bytes], str]]:
-    """A Unix socket that answers any request with the given bytes, then closes.
+    """A Unix socket that answers each request with the given bytes, then closes.
 
     The real daemon never sends these; a wrong program behind --daemon does.
     """
@@ -307,16 +310,18 @@ def fake_daemon_fixture(tmp_path: Path) -> Iterator[Callable[[bytes], str]]:
         servers.append(server)
 
         def serve() -> None:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
+            # Every connection (the client reconnects after a lost answer) gets the same.
+            while True:
                 try:
-                    conn.sendall(reply)
-                except OSError:  # the client stopped reading (the too-large answer)
-                    pass
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    try:
+                        conn.sendall(reply)
+                    except OSError:  # the client stopped reading (the too-large answer)
+                        pass
 
         threading.Thread(target=serve, daemon=True).start()
         return f"sessionward://{path}"
@@ -332,9 +337,11 @@ def fake_daemon_fixture(tmp_path: Path) -> Iterator[Callable[[bytes], str]]:
     (b'{"id": 999, "ok": true, "data": {}}\n', "the daemon answered another request"),
     (b'{"id": 1, "ok": false}\n', "the daemon sent an error without details"),
     (b"", "the daemon closed the connection"),
-    (b"x" * (MAX_FRAME + 2 * 65536), "the daemon's answer is too large"),
+    (b"x" * (MAX_RESPONSE + 2 * 65536), "the daemon's answer is too large"),
     (b'{"id": 1, "ok": false, "error": {"type": "auth_failed", "message": "bad token"}}\n',
      "bad token [auth_failed]"),
+    (b'{"id": 1, "ok": false, "error": {"type": "invalid_argument", "reason": "value",'
+     b' "message": "limit must be positive"}}\n', "limit must be positive; the daemon refused"),
 ])
 def test_daemon_protocol_errors(cli: Cli, fake_daemon: Callable[[bytes], str], reply: bytes,
                                 covers: str) -> None:
@@ -343,12 +350,12 @@ def test_daemon_protocol_errors(cli: Cli, fake_daemon: Callable[[bytes], str], r
     result = cli("--daemon", url, "stats", env={"SESSIONWARD_ADMIN_TOKEN": TOKEN})
     one_line_error(result)
     assert covers in result.err
-    assert ("sessionward serve" in result.err) or ("admin token" in result.err)
+    assert any(fix in result.err for fix in ("sessionward serve", "admin token", "--help"))
 
 
 DAEMON_COVERS = {"the daemon sent a malformed frame", "the daemon answered another request",
                  "the daemon sent an error without details", "the daemon closed the connection",
-                 "the daemon's answer is too large"}
+                 "the daemon's answer is too large", "; the daemon refused an argument of "}
 
 
 def test_missing_extra_names_the_install(tmp_path: Path) -> None:

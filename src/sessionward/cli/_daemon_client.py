@@ -1,10 +1,11 @@
-"""A tiny NDJSON client for the daemon's admin role (no dependency on the
-daemon package).
+"""The CLI's client for the daemon's admin role, on the remote package's transport.
 
-Protocol (DESIGN §9): one JSON object per line over a Unix socket (or a
-loopback TCP socket).  Request ``{"id": n, "command": "...", "token": "...",
-...fields}``; response ``{"id": n, "ok": true, "data": ...}`` or ``{"id": n,
-"ok": false, "error": {"type": "<token>", "message": "..."}}``.
+Protocol (DESIGN §9, ``docs/PROTOCOL.md``): one JSON object per line over a
+Unix socket (or a loopback TCP socket).  The transport, URL checks and the
+wire-error mapping are :mod:`sessionward.remote`'s (one client
+implementation, not two); this module only turns a refusal into a
+:class:`DaemonError` that names its protocol token, for the CLI's one-line
+error output.
 
 Security: the token is sent only inside request frames, never logged or
 echoed; error messages from the daemon are sanitised before they are shown.
@@ -14,24 +15,21 @@ connecting).
 
 from __future__ import annotations
 
-import json
-import socket
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..audit.redact import sanitize
-from ..core.errors import ConfigurationError, SessionError
-from ..core.net import is_loopback_address
-
-MAX_FRAME = 16 * 1024 * 1024
-"""Largest response line accepted (admin listings can be long)."""
+from ..audit.redact import for_operator, sanitize
+from ..core.errors import ConfigurationError, ProtocolError, SessionError, StoreUnavailableError
+from ..core.net import is_loopback_host
+from ..remote.pool import Pool, parse_url
 
 
 class DaemonError(SessionError):
-    """The daemon answered ``ok: false`` or broke the protocol.
+    """The daemon answered ``ok: false`` or could not be reached.
 
     Attributes:
-        code: the protocol error token (``auth_failed``, ``session_not_found``...).
+        code: the protocol error token (``auth_failed``, ``session_not_found``...)
+            or ``unavailable``.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -39,42 +37,33 @@ class DaemonError(SessionError):
         self.code = code
 
 
-def parse_daemon_url(url: str) -> tuple[int, Any]:
-    """``(address family, address)`` of a ``sessionward://`` or ``sessionward+tcp://`` URL.
+def parse_daemon_url(url: str) -> str | tuple[str, int]:
+    """The socket path or ``(host, port)`` of a ``sessionward://`` or
+    ``sessionward+tcp://`` URL.
 
     Raises:
-        ConfigurationError: another scheme, no socket path, or a TCP host that
-            is not a loopback address.
+        ConfigurationError: another scheme, no absolute socket path, or a TCP
+            host that is not a loopback address.
     """
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "sessionward":
-        path = unquote(parts.path)
-        if parts.netloc or not path.startswith("/"):
-            raise ConfigurationError(
-                "daemon URL must look like sessionward:///absolute/path/sessionward.sock"
-            )
-        return socket.AF_UNIX, path
-    if scheme == "sessionward+tcp":
-        try:
-            host, port = parts.hostname or "", parts.port
-            loopback = is_loopback_address(host)
-        except ValueError:
-            loopback, port = False, None
-        if not loopback or port is None:
-            raise ConfigurationError(
-                "sessionward+tcp:// must name a loopback address and port, "
-                "e.g. sessionward+tcp://127.0.0.1:7070"
-            )
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        return family, (host, port)
-    raise ConfigurationError(
-        "daemon URL must start with sessionward:// (Unix socket) or sessionward+tcp://"
-    )
+    if parts.scheme.lower() == "sessionward" and (
+            parts.netloc or not unquote(parts.path).startswith("/")):
+        raise ConfigurationError(
+            "daemon URL must look like sessionward:///absolute/path/sessionward.sock")
+    tcp_usage = ("sessionward+tcp:// must name a loopback address and port, "
+                 "e.g. sessionward+tcp://127.0.0.1:7070")
+    if parts.scheme.lower() == "sessionward+tcp" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(f"{tcp_usage} (not {parts.hostname or 'an empty host'!r})")
+    try:
+        return parse_url(url)
+    except ConfigurationError:
+        raise
+    except ValueError:  # a malformed port (urllib's own error)
+        raise ConfigurationError(tcp_usage) from None
 
 
 class DaemonClient:
-    """One connection to the daemon; requests are sent one at a time.
+    """Admin requests to the daemon, one at a time on one kept connection.
 
     Args:
         url: ``sessionward:///path.sock`` or ``sessionward+tcp://127.0.0.1:PORT``.
@@ -86,82 +75,35 @@ class DaemonClient:
     """
 
     def __init__(self, url: str, token: str, *, timeout: float = 300.0) -> None:
-        self._family, self._address = parse_daemon_url(url)
+        address = parse_daemon_url(url)
+        self._where = address if isinstance(address, str) else "{}:{}".format(*address)
+        self._pool = Pool(address, 1, timeout)
         self._token = token
-        self._timeout = timeout
-        self._sock: socket.socket | None = None
-        self._buffer = b""
-        self._next_id = 0
-
-    def _connect(self) -> socket.socket:
-        if self._sock is None:
-            sock = socket.socket(self._family, socket.SOCK_STREAM)
-            sock.settimeout(self._timeout)
-            try:
-                sock.connect(self._address)
-            except OSError as exc:
-                sock.close()
-                where = (self._address if isinstance(self._address, str)
-                         else "{}:{}".format(*self._address))
-                raise DaemonError(
-                    "unavailable", f"cannot connect to the daemon at {where} "
-                    f"({exc.strerror or exc}); start it with `sessionward serve`, or fix "
-                    "--daemon / SESSIONWARD_DAEMON"
-                ) from None
-            self._sock = sock
-        return self._sock
 
     def call(self, command: str, **fields: Any) -> Any:
         """Send one request and return its ``data``.
 
         Raises:
-            DaemonError: the daemon refused (``error.type`` becomes ``code``),
-                closed the connection, or sent something that is not a frame.
-            OSError: the socket failed mid-request.
+            DaemonError: the daemon refused (``error.type`` becomes ``code``)
+                or could not be reached (``unavailable``).
+            SessionError: another library error the daemon answered with.
         """
-        self._next_id += 1
-        request = {k: v for k, v in fields.items() if v is not None}
-        request.update(id=self._next_id, command=command, token=self._token)
-        sock = self._connect()
-        sock.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-        return self._unwrap(self._read_frame(), self._next_id)
-
-    def _read_frame(self) -> dict[str, Any]:
-        sock = self._connect()
-        while b"\n" not in self._buffer:
-            if len(self._buffer) > MAX_FRAME:
-                raise DaemonError("payload_too_large", "the daemon's answer is too large")
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise DaemonError("unavailable", "the daemon closed the connection")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        doc = {"command": command, "token": self._token,
+               **{k: v for k, v in fields.items() if v is not None}}
         try:
-            frame = json.loads(line)
-        except ValueError:
-            raise DaemonError("invalid_json", "the daemon sent a malformed frame") from None
-        if not isinstance(frame, dict):
-            raise DaemonError("invalid_json", "the daemon sent a malformed frame")
-        return frame
-
-    @staticmethod
-    def _unwrap(frame: dict[str, Any], expected_id: int) -> Any:
-        if frame.get("id") not in (None, expected_id):
-            raise DaemonError("invalid_json", "the daemon answered another request")
-        if frame.get("ok") is True:
-            return frame.get("data")
-        error = frame.get("error")
-        if not isinstance(error, dict):
-            raise DaemonError("invalid_json", "the daemon sent an error without details")
-        code = sanitize(str(error.get("type") or "error"))
-        return _raise(code, sanitize(str(error.get("message") or code)))
+            return self._pool.call(doc)
+        except ProtocolError as exc:
+            raise DaemonError(exc.code, sanitize(str(exc))) from None
+        except StoreUnavailableError as exc:
+            # The operator's own terminal: name the address they configured and the fix.
+            raise DaemonError("unavailable", for_operator(
+                f"cannot connect to the daemon at {self._where} ({exc}); start it with "
+                "`sessionward serve`, or fix --daemon / SESSIONWARD_DAEMON")) from None
+        except (TypeError, ValueError) as exc:  # the daemon's invalid_argument mapping
+            raise DaemonError("invalid_argument", sanitize(
+                f"{exc}; the daemon refused an argument of {command!r} (see the "
+                "command's --help)")) from None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-
-def _raise(code: str, message: str) -> Any:
-    raise DaemonError(code, message)
+        self._pool.close()

@@ -1,11 +1,27 @@
-"""Role tokens and the per-peer backoff for failed authentications.
+"""Role tokens, and what a failed authentication costs.
 
 Every request carries a token; :meth:`Authenticator.role_of` compares it in
 constant time with *every* role's token (no early exit, so timing does not
-tell which role came close).  A peer (a Unix uid or a loopback address) that
-fails :data:`FAILS_BEFORE_LOCKOUT` times is locked out for 30 s, doubling per
-consecutive lockout up to 1 h; the doubling decays only after a quiet hour.
-Failures fire ``auth_failed`` events (audited) through the manager's hub.
+tell which role came close).
+
+Failures cost the failing *connection*, never an address (issue 15): over
+loopback TCP every client is ``127.0.0.1``, so the per-address lockout of 1.0
+let five wrong tokens lock the real app out for up to an hour.  Now:
+
+- a connection that sends a wrong token is answered ``auth_failed`` after
+  :data:`FAIL_DELAY` seconds and closed; nothing else it sent is read;
+- at most :data:`MAX_PENDING_FAILURES` failed connections wait out their
+  delay at once, daemon-wide; past that, a failing connection is closed at
+  once without an answer — so failed attempts cost bounded memory, timers
+  and audit lines whatever the attacker's rate;
+- ``auth_failed`` audit events are written at most :data:`AUDIT_PER_SECOND`
+  per second; the next written event carries the count it stands for
+  (``suppressed``);
+- a correct token is accepted at once, always: no state an attacker can
+  fill makes the daemon refuse it.
+
+What bounds guessing is the token itself (at least 32 characters of
+``secrets.token_urlsafe``, about 192 bits or more), not a lockout.
 """
 
 from __future__ import annotations
@@ -14,42 +30,41 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from ..core.config import Secret
 
-FAILS_BEFORE_LOCKOUT = 5
-BASE_LOCKOUT = 30.0
-MAX_LOCKOUT = 3600.0
-QUIET = 3600.0
-MAX_PEERS = 10_000
-
-
-@dataclass(slots=True)
-class _PeerState:
-    fails: int = 0
-    lockouts: int = 0
-    locked_until: float = 0.0
-    last_fail: float = 0.0
+FAIL_DELAY = 0.5
+"""Seconds before a failing connection gets its ``auth_failed`` and is closed."""
+MAX_PENDING_FAILURES = 32
+"""Failed connections waiting out :data:`FAIL_DELAY` at once, daemon-wide."""
+AUDIT_PER_SECOND = 10
+"""``auth_failed`` events written per second at most (the rest are counted)."""
 
 
 class Authenticator:
-    """Maps tokens to roles and throttles peers that keep guessing.
+    """Maps tokens to roles and keeps the failure budget.
 
     Args:
         tokens: role name → its token.
-        monotonic: the clock for lockouts (injectable for tests).
+        monotonic: the clock of the audit rate limit (injectable for tests).
     """
 
     def __init__(self, tokens: Mapping[str, Secret],
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._digests = {role: _digest(tok.reveal()) for role, tok in tokens.items()}
+        self.generation = 0
+        """Bumped by :meth:`replace_tokens` (connections re-check their token)."""
         self._monotonic = monotonic
-        self._peers: dict[str, _PeerState] = {}
+        self.pending_failures = 0
+        self.failures = 0
+        self._window = 0.0
+        self._audited_in_window = 0
+        self._suppressed = 0
 
     def replace_tokens(self, tokens: Mapping[str, Secret]) -> None:
         """Swap the role tokens (SIGHUP / ``reload-keys``)."""
         self._digests = {role: _digest(tok.reveal()) for role, tok in tokens.items()}
+        self.generation += 1
 
     def role_of(self, token: object) -> str | None:
         """The role ``token`` belongs to, or ``None``.
@@ -66,48 +81,31 @@ class Authenticator:
                 found = role
         return found
 
-    def locked_for(self, peer: str) -> float:
-        """Seconds until ``peer`` may try again (0 when not locked out)."""
-        state = self._peers.get(peer)
-        if state is None:
-            return 0.0
-        return max(0.0, state.locked_until - self._monotonic())
+    def begin_failure(self) -> bool:
+        """Count a failure; whether its connection may wait for an answer
+        (``False``: the budget is full, close it at once)."""
+        self.failures += 1
+        if self.pending_failures >= MAX_PENDING_FAILURES:
+            return False
+        self.pending_failures += 1
+        return True
 
-    def failed(self, peer: str) -> float:
-        """Record a failure; returns the lockout now in force (0 if none)."""
+    def end_failure(self) -> None:
+        """A failed connection's delay is over (answered and closed)."""
+        self.pending_failures = max(0, self.pending_failures - 1)
+
+    def audit_slot(self) -> int | None:
+        """``None`` when this failure's event is suppressed, else how many
+        suppressed failures the event stands for besides itself."""
         now = self._monotonic()
-        state = self._peers.get(peer)
-        if state is None:
-            if len(self._peers) >= MAX_PEERS:
-                self._forget_quiet(now)
-            state = self._peers.setdefault(peer, _PeerState())
-        if now - state.last_fail > QUIET:
-            state.fails, state.lockouts = 0, 0
-        state.fails += 1
-        state.last_fail = now
-        if state.fails < FAILS_BEFORE_LOCKOUT:
-            return 0.0
-        duration = float(min(BASE_LOCKOUT * 2.0 ** state.lockouts, MAX_LOCKOUT))
-        state.fails = 0
-        state.lockouts += 1
-        state.locked_until = now + duration
-        return duration
-
-    def succeeded(self, peer: str) -> None:
-        """A good token resets the failure count (not the escalation)."""
-        state = self._peers.get(peer)
-        if state is not None:
-            state.fails = 0
-
-    def _forget_quiet(self, now: float) -> None:
-        for peer in [p for p, s in self._peers.items() if now - s.last_fail > QUIET]:
-            del self._peers[peer]
-        if len(self._peers) >= MAX_PEERS:
-            # Bounded memory beats perfect memory: drop the oldest half.
-            for peer in sorted(self._peers, key=lambda p: self._peers[p].last_fail)[
-                : MAX_PEERS // 2
-            ]:
-                del self._peers[peer]
+        if now - self._window >= 1.0:
+            self._window, self._audited_in_window = now, 0
+        if self._audited_in_window >= AUDIT_PER_SECOND:
+            self._suppressed += 1
+            return None
+        self._audited_in_window += 1
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed
 
 
 def _digest(token: str) -> bytes:

@@ -105,16 +105,29 @@ def _say(line: str) -> None:
 @click.option("--namespace", help="Session namespace (must match the keys' users).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="sessionward.toml with Settings.")
-@click.option("--audit-file", type=click.Path(path_type=Path), help="JSON Lines audit file.")
+@click.option("--audit-file", type=click.Path(path_type=Path),
+              help="JSON Lines audit file (created 0600).")
+@click.option("--audit-group-read", is_flag=True,
+              help="Create the audit file 0640 (group-readable, e.g. for a log shipper).")
 @click.option("--max-connections", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--idle-timeout", type=click.FloatRange(0.1, 3600), default=30.0,
-              show_default=True, help="Seconds a connection may stay silent.")
+              show_default=True,
+              help="Seconds a connection may go without a complete request.")
+@click.option("--preauth-timeout", type=click.FloatRange(0.1, 3600), default=5.0,
+              show_default=True,
+              help="Seconds a new connection may take to send a request with a valid token.")
+@click.option("--max-unauthenticated", type=click.IntRange(1, 1000), default=16,
+              show_default=True,
+              help="Connections not yet authenticated at once (the oldest idle one "
+                   "makes room for a new one).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the listening sockets (caps are per worker).")
 @click.option("--unsafe-test-clock-file", type=click.Path(path_type=Path), hidden=True,
               help="TEST ONLY: read the time from this file (needs "
                    "SESSIONWARD_UNSAFE_TEST_CLOCK=1).")
 def serve(**opts: Any) -> None:
     """Run the sessionward daemon on a Unix socket (and optionally loopback TCP)."""
-    from .server import run
+    from .runner import run
 
     _setup_logging()
     try:
@@ -150,8 +163,12 @@ def _build_config(opts: dict[str, Any]) -> DaemonConfig:
         allow_gids=frozenset(opts["allow_gid"]),
         max_connections=int(opts["max_connections"]),
         idle_timeout=float(opts["idle_timeout"]),
+        preauth_timeout=float(opts["preauth_timeout"]),
+        max_unauthenticated=int(opts["max_unauthenticated"]),
+        workers=int(opts["workers"]),
         settings=_settings(opts["config_file"], opts["namespace"]),
         audit_file=_abs(opts["audit_file"]),
+        audit_group_read=bool(opts["audit_group_read"]),
         test_clock_file=_abs(opts["unsafe_test_clock_file"]),
     )
 

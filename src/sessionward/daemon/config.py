@@ -43,9 +43,23 @@ class DaemonConfig:
     allow_gids: frozenset[int] = frozenset()
     max_connections: int = 50
     idle_timeout: float = 30.0
+    preauth_timeout: float = 5.0
+    max_unauthenticated: int = 16
+    workers: int = 1
     settings: Settings = field(default_factory=Settings)
     audit_file: Path | None = None
+    audit_group_read: bool = False
     test_clock_file: Path | None = None
+
+    @property
+    def preauth_deadline(self) -> float:
+        """Seconds a connection may stay unauthenticated (never past the idle timeout)."""
+        return min(self.preauth_timeout, self.idle_timeout)
+
+    @property
+    def unauthenticated_cap(self) -> int:
+        """Concurrent unauthenticated connections (never past ``max_connections``)."""
+        return max(1, min(self.max_unauthenticated, self.max_connections))
 
     @property
     def socket_path(self) -> Path:

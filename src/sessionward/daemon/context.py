@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..admin.service import Admin
-from ..core.keys import Key
+from ..core.keys import Key, KeyRing
 from ..core.record import LIVE, SessionMeta
 from ..lifecycle.manager import SessionManager
 from ..lifecycle.session import Session
@@ -29,10 +29,9 @@ class Connection:
     uid: int | None = None
     role: str | None = None
     leases: dict[str, Session] = field(default_factory=dict)
-    recent: dict[str, tuple[int, SessionMeta, float]] = field(default_factory=dict)
-    """Sealed metadata of sessions this connection just loaded or saved, by
-    storage key: ``(version, meta, when)``.  Lets ``save`` skip re-opening the
-    record; see :func:`remember`."""
+    recent: dict[str, Recent] = field(default_factory=dict)
+    """What this connection last saw of a session, by cookie value (see
+    :class:`Recent`); lets ``save`` skip re-opening the record."""
     reservations: dict[str, tuple[str, Key, float]] = field(default_factory=dict)
     """Reserved, never-stored IDs by reservation secret: ``(id, key, deadline)``
     (see :mod:`sessionward.daemon.reserved`)."""
@@ -41,23 +40,61 @@ class Connection:
 RECENT_PER_CONNECTION = 32
 
 
-def remember(conn: Connection, session: Session, now: float) -> None:
-    """Cache a live session's metadata for this connection's next save.
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """A session as this connection last loaded or saved it.
+
+    Attributes:
+        session_id / storage_key: the identity its cookie verified to.
+        version: the stored version then.
+        meta: the sealed metadata then (never mutated: copied before use).
+        data_json: the stored data bytes then (a client ``base`` equal to
+            them needs no validation: the daemon wrote them).
+        when: the daemon's clock then (idle time counts from it).
+        ring: the keyring that verified the cookie (a key reload drops the
+            entry, so a retired key's cookie is checked again).
+        fingerprint: the session's log fingerprint (a keyed hash of the
+            storage key, computed once).
+    """
+
+    session_id: str
+    storage_key: str
+    version: int
+    meta: SessionMeta
+    data_json: bytes | None
+    when: float
+    ring: KeyRing
+    fingerprint: str
+
+
+def remember(conn: Connection, session: Session, now: float,
+             ring: KeyRing) -> Recent | None:
+    """Cache what this connection saw of a live session, for its next save.
 
     Why it is safe: every stored change bumps the version, the cache is used
-    only when the client's version equals the cached one, and the store's
-    compare-and-set still rejects a stale version or a deleted record.
+    only when the client's cookie *and* version equal the cached ones, and
+    the store's compare-and-set still rejects a stale version or a deleted
+    record.  The cookie verified to this ID once (MAC and keyed hash); a
+    cache hit skips those two HMACs, never the compare-and-set.
     """
-    key = session.storage_key
-    if key is None or session.ended or session.meta.kind != LIVE:
-        conn.recent.pop(key or "", None)
-        return
-    meta = replace(session.meta, profiles=list(session.meta.profiles),
-                   extra=dict(session.meta.extra))
-    conn.recent.pop(key, None)
-    conn.recent[key] = (session.version, meta, now)
+    cookie = session.cookie_value
+    if cookie is None:
+        return None
+    before = conn.recent.pop(cookie, None)
+    if session.storage_key is None or session.ended or session.meta.kind != LIVE \
+            or session._id is None:
+        return None
+    meta = session.meta
+    if session.lock_token is not None:  # a leased session lives on: keep a copy
+        meta = replace(meta, profiles=list(meta.profiles), extra=dict(meta.extra))
+    fingerprint = before.fingerprint if before is not None and \
+        before.storage_key == session.storage_key else session.fingerprint
+    entry = Recent(session._id, session.storage_key, session.version, meta,
+                   session.loaded_json, now, ring, fingerprint)
+    conn.recent[cookie] = entry
     while len(conn.recent) > RECENT_PER_CONNECTION:
         conn.recent.pop(next(iter(conn.recent)))
+    return entry
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The daemon's command tables: command name → handler, per role.
 
-Handlers run in a worker thread (they do store I/O and crypto) and return
-JSON-ready data.  They raise library exceptions; the server turns those into
-wire errors through :data:`sessionward.protocol.errors.ERROR_TABLE`.
+Handlers run on the event loop, or in the worker pool for the commands that
+may wait (:func:`pooled`; see :mod:`.gate`), and return JSON-ready data.
+They raise library exceptions; the server turns those into wire errors
+through :data:`sessionward.protocol.errors.ERROR_TABLE`.
 Exclusive mode: ``lock`` loads with a lease and keeps the server-side
 session in the connection's lease table under a random lease id; saves with
 that id are fenced by the lease token; closing the connection releases them.
@@ -55,6 +56,26 @@ ADMIN_HANDLERS: dict[str, Handler] = {
     "ping": sessions.h_ping, "describe": sessions.h_describe, "reload-keys": h_reload_keys,
     **{name: admin_handler(name) for name in ADMIN_METHODS},
 }
+
+
+POOLED_APP: frozenset[str] = frozenset({
+    "lock", "unlock", "sessions_of", "revoke_user", "revoke_device",
+})
+"""``app`` commands that may wait (a lease wait, a lease release, per-user
+listings): always in the pool, never on the event loop."""
+INLINE_ADMIN: frozenset[str] = frozenset({"ping", "describe"})
+"""The only ``admin`` commands on the loop (every other one may scan)."""
+
+
+def pooled(role: str, command: str, conn: Connection) -> bool:
+    """Whether ``command`` must run in the pool (it may wait by design).
+
+    ``reset`` releases leases, so it is pooled only when the connection holds
+    some (the PHP client sends it at the start of every request).
+    """
+    if role == "admin":
+        return command not in INLINE_ADMIN
+    return command in POOLED_APP or (command == "reset" and bool(conn.leases))
 
 
 def handler_for(role: str, command: str) -> Handler:

@@ -8,9 +8,9 @@ and the one-time token itself.  ``consume`` uses the store's atomic
 ``kv_take``, so of any number of workers presenting one token exactly one
 gets the grant.
 
-The throttle named ``daemon`` is reserved (the daemon's own authentication
-backoff and the admin ``unlock --throttle daemon``): the app role may not
-count, read or clear it.
+The throttle named ``daemon`` is reserved (kept for the daemon's own use and
+the admin ``unlock --throttle daemon``; failed authentications no longer
+count there, see :mod:`.auth`): the app role may not count, read or clear it.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from ..core.errors import ProtocolError
 from ..lifecycle.writer import create as create_record
 from . import sessions
 from .context import Connection, Context, Handler, release_all, remember
+from .gate import Contended
 from .views import client_of, session_view
 
 MAX_RESERVATIONS_PER_CONNECTION = 16
@@ -93,18 +94,28 @@ def h_create(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
     if secret is None:
         return sessions.h_create(ctx, conn, args)
     mgr = ctx.manager
-    held = conn.reservations.pop(secret, None)
+    held = conn.reservations.get(secret)
     if held is None or mgr.clock() >= held[2]:
+        conn.reservations.pop(secret, None)
         raise ProtocolError("session_not_found",
                             "unknown, used or expired reservation on this connection")
     session = mgr.new(client=client_of(args))
     data = codec.decode_data(args["data"])
-    if not data:
+    if not data and not args.get("create_empty"):
+        conn.reservations.pop(secret, None)
         return session_view(session)  # lazy: nothing stored, reservation spent
-    session.data_snapshot().update(data)
+    session.replace_data(data)
+    sessions.apply_expiry(ctx, session, args)
     data_json = codec.dumps(codec.encode_data(session.data_snapshot()))
-    create_record(mgr.runtime, session, data_json, reserved=(held[0], held[1]))
-    remember(conn, session, mgr.clock())
+    try:
+        create_record(mgr.runtime, session, data_json, reserved=(held[0], held[1]))
+    except Contended:
+        raise  # nothing was written: the pool runs this again, reservation intact
+    except BaseException:
+        conn.reservations.pop(secret, None)  # spent by a refusal too
+        raise
+    conn.reservations.pop(secret, None)
+    remember(conn, session, mgr.clock(), mgr.keyring)
     return session_view(session)
 
 

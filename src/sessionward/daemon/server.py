@@ -1,16 +1,28 @@
-"""The daemon's I/O: accept connections, read frames, enforce the caps, dispatch.
+"""The daemon's I/O: listeners, the connection caps, deadlines, signals, drain.
 
-Pipeline per request (each step a small function; the first failure answers)::
+Each connection is a :class:`~.connection.ClientProtocol`; each frame goes
+through :class:`~.dispatch.Dispatcher` (parse, authenticate, validate, run
+the handler on the loop or in the pool).
 
-    frame -> parse (JSON only, depth <= 32) -> id -> peer lockout -> token -> role
-          -> role allowlist -> schema -> handler (worker thread) -> response
+Caps (DESIGN §9):
 
-Caps: ``max_connections`` (50) concurrent connections, ``idle_timeout``
-(30 s) without a complete request, 64 KiB per frame, 1 MiB buffered per
-connection.  A connection is served one request at a time, so a slow
-client only ever slows itself (P-D5).
+- ``max_connections`` (50) concurrent connections per worker process, of
+  which at most ``max_unauthenticated`` (16) not yet authenticated.  When a
+  new connection would pass either cap, the oldest unauthenticated, idle
+  connection is closed to make room (``too_many_connections``): a peer
+  without a token cannot keep a real client out (slowloris, issue 15).  Only
+  when every connection is authenticated or busy is the new one refused.
+- ``idle_timeout`` (30 s) without a *complete* request: a per-request
+  deadline counted from the end of the previous request, not an inactivity
+  timer that a byte re-arms; ``preauth_timeout`` (5 s) from the accept for
+  a connection not yet authenticated.  A sweep checks them every
+  :func:`_tick` seconds, so a request pays for no timer.
+- 64 KiB per frame, 1 MiB buffered per connection, at most
+  :data:`~.connection.PREAUTH_FRAMES` frames before a valid token.
+- HTTP-shaped input (``GET ``/``POST `` first line, a ``Host:`` line) closes
+  the connection before anything else it sent is read.
 
-Shutdown (SIGTERM/SIGINT): stop accepting, cancel idle connections, let
+Shutdown (SIGTERM/SIGINT): stop accepting, close idle connections, let
 in-flight requests finish (bounded), release their leases, then remove the
 socket and the PID file.  SIGHUP re-reads the key file and the token files.
 """
@@ -23,58 +35,76 @@ import logging
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from ..audit.redact import sanitize, sanitize_exception
-from ..core.errors import ConfigurationError, ProtocolError
+from ..audit.redact import sanitize
 from ..core.net import is_loopback_address
 from ..lifecycle.manager import SessionManager
-from ..protocol import errors as wire_errors
-from ..protocol import framing, schema
-from ..stores import open_store
-from . import handlers
+from ..protocol import framing
 from .auth import Authenticator
-from .config import DaemonConfig, load_keys, load_tokens, make_clock
+from .config import DaemonConfig, load_keys, load_tokens
+from .connection import PREAUTH_FRAMES, ClientProtocol
 from .context import MAX_LEASES_PER_CONNECTION, Connection, Context, release_all
-from .fsutil import PidFile, bind_unix_socket
+from .dispatch import Answer, Dispatcher
+from .gate import GatedStore
 
 log = logging.getLogger("sessionward.daemon")
-READ_CHUNK = 65_536
 DRAIN_SECONDS = 30.0
+HTTP_LOG_INTERVAL = 60.0
 
 
 class Daemon:
-    """One running daemon: manager, authenticator, listeners, connections.
+    """One daemon process: manager, authenticator, listeners, connections.
 
     Args:
         config: the validated configuration.
         manager: the real :class:`SessionManager` the commands use.
-        auth: role tokens and the per-peer backoff.
+        auth: role tokens and the failure budget.
         sinks: the audit sinks (``stats`` reports their failure counts).
+        store: the manager's store proxy, when its store can fail fast
+            (:mod:`.gate`).
     """
 
     def __init__(self, config: DaemonConfig, manager: SessionManager,
-                 auth: Authenticator, sinks: Sequence[Any] = ()) -> None:
+                 auth: Authenticator, sinks: Sequence[Any] = (),
+                 store: GatedStore | None = None) -> None:
         self.config = config
         self.manager = manager
         self.auth = auth
-        self.internal_errors = 0
         self.limits = {
             "max_frame": framing.MAX_FRAME, "max_buffer": framing.MAX_BUFFER,
             "max_depth": framing.MAX_DEPTH, "max_connections": config.max_connections,
-            "idle_timeout": config.idle_timeout,
+            "max_unauthenticated": config.unauthenticated_cap,
+            "idle_timeout": config.idle_timeout, "preauth_timeout": config.preauth_deadline,
+            "preauth_frames": PREAUTH_FRAMES, "workers": config.workers,
             "max_leases_per_connection": MAX_LEASES_PER_CONNECTION,
         }
         self.ctx = Context(manager, self.reload_keys, self.limits, sinks)
         self._pool = ThreadPoolExecutor(max_workers=config.max_connections + 4,
                                         thread_name_prefix="sessionward-daemon")
-        self._conns: dict[asyncio.Task[None], Connection] = {}
-        self._busy: set[asyncio.Task[None]] = set()
+        self.dispatcher = Dispatcher(self.ctx, auth, store, self._pool)
+        self.clients: dict[ClientProtocol, None] = {}
+        self.unauthenticated: dict[ClientProtocol, None] = {}
+        self.failed: dict[ClientProtocol, None] = {}
+        self._releases: set[asyncio.Future[Any]] = set()
         self._stop = asyncio.Event()
+        self._drained = asyncio.Event()
         self._servers: list[asyncio.AbstractServer] = []
+        self._http_logged = 0.0
+        self.http_refused = 0
+
+    @property
+    def stopping(self) -> bool:
+        """True once SIGTERM/SIGINT was received."""
+        return self._stop.is_set()
+
+    @property
+    def internal_errors(self) -> int:
+        """Unexpected exceptions answered as ``internal_error``."""
+        return self.dispatcher.internal_errors
 
     # ------------------------------------------------------------ lifecycle
 
@@ -91,24 +121,26 @@ class Daemon:
         log.info("keys reloaded: active key %s, %d keys", ring.active.kid, len(ring.keys))
         return {"active_key": ring.active.kid, "keys": len(ring.keys)}
 
-    async def serve(self, unix_sock: socket.socket | None,
+    async def serve(self, listeners: Sequence[socket.socket],
                     say: Callable[[str], None]) -> None:
-        """Serve until SIGTERM/SIGINT, then drain (see the module docstring)."""
+        """Serve on already bound ``listeners`` until SIGTERM/SIGINT, then drain."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        if unix_sock is not None:
-            self._servers.append(await asyncio.start_unix_server(self._accept, sock=unix_sock))
-        if self.config.tcp is not None:
-            host, port = self.config.tcp
-            server = await asyncio.start_server(self._accept, host, port)
+        for sock in listeners:
+            if sock.family == socket.AF_UNIX:
+                server = await loop.create_unix_server(self._protocol, sock=sock)
+            else:
+                server = await loop.create_server(self._protocol, sock=sock)
             self._servers.append(server)
-            bound = server.sockets[0].getsockname()
-            say(f"tcp                   {bound[0]}:{bound[1]}")
+        loop.call_later(self._tick(), self.sweep)
         say("sessionward daemon ready")
         await self._stop.wait()
         await self._drain()
+
+    def _protocol(self) -> ClientProtocol:
+        return ClientProtocol(self)
 
     def _on_sighup(self) -> None:
         future = asyncio.get_running_loop().run_in_executor(self._pool, self.reload_keys)
@@ -117,67 +149,108 @@ class Daemon:
     async def _drain(self) -> None:
         for server in self._servers:
             server.close()
-        for task in list(self._conns):
-            if task not in self._busy:
-                task.cancel()
-        pending = list(self._conns)
-        if pending:
-            _done, late = await asyncio.wait(pending, timeout=DRAIN_SECONDS)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late, timeout=5)
+        for client in list(self.clients):
+            if not client.busy:
+                client.close()
+        if self.clients:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), DRAIN_SECONDS)
+        for client in list(self.clients):
+            if client.transport is not None:
+                client.transport.abort()
+        await asyncio.sleep(0)  # let connection_lost run for the aborted ones
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ----------------------------------------------------------- connections
 
-    async def _accept(self, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is None or self._stop.is_set():
-            writer.close()
+    def admit(self, client: ClientProtocol) -> None:
+        """Identify a new connection and apply the caps (module docstring)."""
+        if self.stopping:
+            client.close()
             return
-        if len(self._conns) >= self.config.max_connections:
-            await self._refuse(writer, "too_many_connections",
-                               f"at most {self.config.max_connections} connections")
-            return
-        conn = self._identify(writer)
+        conn = self._identify(client)
         if conn is None:
-            await self._refuse(writer, "auth_failed", "this peer is not allowed to connect")
+            client.refuse("auth_failed", "this peer is not allowed to connect")
             return
-        self._conns[task] = conn
-        try:
-            await self._serve_connection(conn, reader, writer)
-        finally:
-            del self._conns[task]
-            await self._close(conn, writer)
+        client.conn = conn
+        if not self._make_room():
+            client.refuse("too_many_connections",
+                          f"at most {self.config.max_connections} connections")
+            return
+        self.clients[client] = None
+        self.unauthenticated[client] = None
 
-    async def _refuse(self, writer: asyncio.StreamWriter, kind: str, message: str) -> None:
-        with contextlib.suppress(OSError, asyncio.TimeoutError):
-            writer.write(framing.error_frame(None, kind, message))
-            await asyncio.wait_for(writer.drain(), 1.0)
-        writer.close()
+    def _make_room(self) -> bool:
+        """Close the oldest idle unauthenticated connection while a cap is reached."""
+        while (len(self.clients) >= self.config.max_connections
+               or len(self.unauthenticated) >= self.config.unauthenticated_cap):
+            victim = next((c for c in self.unauthenticated if not c.busy and not c.queue), None)
+            if victim is None:
+                return False
+            self._evict(victim)
+        return True
 
-    async def _close(self, conn: Connection, writer: asyncio.StreamWriter) -> None:
+    def _evict(self, client: ClientProtocol) -> None:
+        self.clients.pop(client, None)
+        self.unauthenticated.pop(client, None)
+        client.refuse("too_many_connections",
+                      "closed to make room: send a request with a valid token promptly")
+
+    def failing(self, client: ClientProtocol) -> None:
+        """``client`` sent a wrong token: it leaves the caps (it is bounded by the
+        failure budget of :mod:`.auth` instead), so failures never take the
+        slots a correct token needs."""
+        self.clients.pop(client, None)
+        self.unauthenticated.pop(client, None)
+        self.failed[client] = None
+
+    def authenticated(self, client: ClientProtocol) -> None:
+        """``client`` sent its first valid token."""
+        self.unauthenticated.pop(client, None)
+
+    def forget(self, client: ClientProtocol) -> None:
+        """A connection is gone: drop it and release its leases (in the pool)."""
+        self.clients.pop(client, None)
+        self.unauthenticated.pop(client, None)
+        self.failed.pop(client, None)
+        if self.stopping and not self.clients:
+            self._drained.set()
+        conn = client.conn
         if conn.leases:
-            loop = asyncio.get_running_loop()
             with contextlib.suppress(RuntimeError):  # pool already shut down
-                await loop.run_in_executor(self._pool, release_all, self.ctx, conn)
-        writer.close()
-        with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+                future = asyncio.get_running_loop().run_in_executor(
+                    self._pool, release_all, self.ctx, conn)
+                self._releases.add(future)
+                future.add_done_callback(self._releases.discard)
 
-    def _identify(self, writer: asyncio.StreamWriter) -> Connection | None:
+    def handle(self, client: ClientProtocol, raw: bytes) -> Answer:
+        """The answer to one frame (see :class:`~.dispatch.Dispatcher`)."""
+        return self.dispatcher.handle(client, raw)
+
+    def refuse_http(self, client: ClientProtocol) -> None:
+        """Close an HTTP-shaped connection, unanswered (logged once a minute)."""
+        self.http_refused += 1
+        now = time.monotonic()
+        if now - self._http_logged >= HTTP_LOG_INTERVAL:
+            self._http_logged = now
+            log.warning("refused HTTP-shaped input from %s (possible cross-protocol attack; "
+                        "%d so far)", client.conn.peer, self.http_refused)
+        client.close()
+
+    def _identify(self, client: ClientProtocol) -> Connection | None:
         """The peer's identity; ``None`` when it must be refused (P-D1)."""
-        sock = writer.get_extra_info("socket")
-        if sock is None:
+        transport = client.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None or transport is None:
             return None
         if sock.family == socket.AF_UNIX:
             return self._unix_peer(sock)
-        host = str(writer.get_extra_info("peername")[0])
+        host = str(transport.get_extra_info("peername")[0])
         return Connection(peer=f"ip:{host}") if is_loopback_address(host) else None
 
-    def _unix_peer(self, sock: socket.socket) -> Connection | None:
+    def _unix_peer(self, sock: Any) -> Connection | None:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, gid = struct.unpack("3i", creds)
         if self.config.allow_uids and uid not in self.config.allow_uids:
@@ -188,173 +261,30 @@ class Daemon:
             return None
         return Connection(peer=f"uid:{uid}", uid=uid)
 
-    async def _serve_connection(self, conn: Connection, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
-        decoder = framing.FrameDecoder()
-        task = asyncio.current_task()
-        while not self._stop.is_set():
-            try:
-                # asyncio.timeout() re-arms one timer; wait_for() would wrap every
-                # read in a new Task (measured: a large share of per-request cost).
-                async with asyncio.timeout(self.config.idle_timeout):
-                    chunk = await reader.read(READ_CHUNK)
-            except TimeoutError:
-                await self._refuse(writer, "connection_timeout", "idle for too long")
-                return
-            if not chunk:
-                return
-            try:
-                frames = decoder.feed(chunk)
-            except wire_errors.FrameTooLarge as exc:
-                await self._refuse(writer, "payload_too_large", str(exc))
-                return
-            if task is not None:
-                self._busy.add(task)
-            try:
-                for raw in frames:
-                    writer.write(await self.respond(conn, raw))
-                async with asyncio.timeout(self.config.idle_timeout):
-                    await writer.drain()
-            finally:
-                if task is not None:
-                    self._busy.discard(task)
+    # ------------------------------------------------------------ deadlines
 
-    # -------------------------------------------------------------- requests
+    def _tick(self) -> float:
+        return max(0.02, min(1.0, self.config.idle_timeout / 4,
+                             self.config.preauth_deadline / 4))
 
-    async def respond(self, conn: Connection, raw: bytes) -> bytes:
-        """The response line for one request frame (never raises)."""
-        request_id: str | int | None = None
-        try:
-            doc = framing.parse_frame(raw)
-            request_id = schema.check_request_id(doc.get("id"))
-            role, command = self._authorize(conn, doc)
-            args = schema.validate(doc, schema.schema_for(role, command),
-                                     extra=schema.COMMON)
-            handler = handlers.handler_for(role, command)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._pool, handler, self.ctx, conn, args)
-            return framing.ok_frame(request_id, result)
-        except Exception as exc:  # noqa: BLE001 - the one top-level mapping to internal_error
-            return self._error(request_id, exc)
-
-    def _authorize(self, conn: Connection, doc: dict[str, Any]) -> tuple[str, str]:
-        """Lockout, then token → role, then the role's allowlist.
-
-        Raises:
-            ProtocolError: ``throttled``, ``auth_failed`` or ``forbidden_command``.
-        """
-        wait = self.auth.locked_for(conn.peer)
-        if wait > 0:
-            raise _Throttled(wait)
-        role = self.auth.role_of(doc.get("token"))
-        if role is None:
-            lockout = self.auth.failed(conn.peer)
-            self.manager.emit("auth_failed", outcome="denied", reason="bad_token",
-                              peer=conn.peer, lockout=lockout)
-            raise ProtocolError("auth_failed", "missing or wrong token")
-        self.auth.succeeded(conn.peer)
-        conn.role = role
-        command = doc.get("command")
-        if not schema.allowed(role, command):
-            raise ProtocolError("forbidden_command", f"command not allowed for role {role}")
-        return role, str(command)
-
-    def _error(self, request_id: str | int | None, exc: Exception) -> bytes:
-        if isinstance(exc, _Throttled):
-            return framing.error_frame(request_id, "throttled", exc,
-                                        retry_after=round(exc.retry_after, 3))
-        frame = framing.exception_frame(request_id, exc)
-        if frame is not None:
-            return frame
-        self.internal_errors += 1
-        log.error("internal error #%d: %s", self.internal_errors, sanitize_exception(exc))
-        return framing.error_frame(request_id, "internal_error",
-                                    "internal error; see the daemon log")
-
-
-class _Throttled(ProtocolError):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("throttled", "too many failed authentications; try again later")
-        self.retry_after = retry_after
+    def sweep(self) -> None:
+        """Close connections past their deadline; re-arms itself."""
+        now = time.monotonic()
+        for client in list(self.clients):
+            if client.busy or client.closing:
+                continue
+            if client.authenticated:
+                if now - client.last_request > self.config.idle_timeout:
+                    client.refuse("connection_timeout", "no complete request for "
+                                  f"{self.config.idle_timeout:g} s")
+            elif now - client.opened > self.config.preauth_deadline:
+                client.refuse("connection_timeout", "no valid request within "
+                              f"{self.config.preauth_deadline:g} s of connecting")
+        if not self.stopping:
+            asyncio.get_running_loop().call_later(self._tick(), self.sweep)
 
 
 def _log_reload(future: Any) -> None:
     exc = future.exception()
     if exc is not None:
         log.error("key reload failed, old keys kept: %s", sanitize(exc))
-
-
-# ------------------------------------------------------------------ assembly
-
-
-def build_manager(config: DaemonConfig) -> SessionManager:
-    """The real manager over the configured store, keys and clock.
-
-    Raises:
-        ConfigurationError: bad store URL, key file or test clock.
-    """
-    clock = make_clock(config)
-    store = open_store(config.store, clock=clock)
-    return SessionManager(store, load_keys(config), config.settings, clock=clock)
-
-
-def attach_audit(config: DaemonConfig, manager: SessionManager) -> list[Any]:
-    """Subscribe the configured audit sink(s) to ``manager``'s events.
-
-    Returns:
-        The sinks (for ``stats`` and for closing at shutdown).
-
-    Raises:
-        ConfigurationError: the audit file is unsafe or cannot be opened.
-    """
-    sinks: list[Any] = []
-    if config.audit_file is not None:
-        from ..audit.sinks.audit_file import AuditFileSink
-
-        sinks.append(AuditFileSink(config.audit_file, level="auth"))
-    for sink in sinks:
-        manager.events.subscribe(sink)
-    return sinks
-
-
-def run(config: DaemonConfig, say: Callable[[str], None]) -> None:
-    """Start the daemon and block until it is stopped.
-
-    Raises:
-        ConfigurationError: any refused setting, file or socket path.
-    """
-    pid = PidFile(config.pid_path)
-    pid.acquire()
-    sock: socket.socket | None = None
-    try:
-        manager = build_manager(config)
-        sinks = attach_audit(config, manager)
-        auth = Authenticator(load_tokens(config))
-        sock = bind_unix_socket(config.socket_path, config.socket_mode)
-        daemon = Daemon(config, manager, auth, sinks)
-        _run_loop(daemon.serve(sock, say))
-        manager.close()
-        for sink in sinks:
-            sink.close()
-    finally:
-        if sock is not None:
-            sock.close()
-            _unlink_socket(config.socket_path)
-        pid.release()
-
-
-def _run_loop(main: Any) -> None:
-    try:
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
-def _unlink_socket(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-__all__ = ["ConfigurationError", "Daemon", "attach_audit", "build_manager", "run"]

@@ -13,6 +13,7 @@ from typing import Any
 from ..core import codec
 from ..core.errors import SessionGoneError
 from ..core.version import __version__
+from ..lifecycle.session import Session
 from ..protocol import errors as wire_errors
 from ..protocol import framing, schema
 from .context import MAX_LEASES_PER_CONNECTION, Connection, Context, remember
@@ -32,10 +33,27 @@ def h_describe(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
     }
 
 
+def apply_expiry(ctx: Context, session: Session, args: dict[str, Any]) -> None:
+    """The request's ``expiry`` (``set_expiry`` through the daemon), if any.
+
+    Raises:
+        ValueError: a non-positive idle (the schema refuses it first).
+        SessionGoneError: the session has ended.
+    """
+    expiry = args.get("expiry")
+    if expiry is None:
+        return
+    idle = expiry.get("idle")
+    ctx.manager.set_expiry(session, idle=None if idle is None else timedelta(seconds=idle),
+                           at=expiry.get("at"))
+
+
 def h_create(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
     session = ctx.manager.new(client=client_of(args))
-    session.data_snapshot().update(decode(args["data"]))
-    ctx.manager.save(session)
+    session.replace_data(decode(args["data"]))
+    apply_expiry(ctx, session, args)
+    if not session.ended:
+        ctx.manager.save(session, create_empty=bool(args.get("create_empty")))
     return session_view(session)
 
 
@@ -44,8 +62,8 @@ def h_load(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
                                mode=args.get("mode", "optimistic"))
     if session is None:
         return {"session": None}
-    remember(conn, session, ctx.manager.clock())
-    return {"session": session_view(session)}
+    entry = remember(conn, session, ctx.manager.clock(), ctx.manager.keyring)
+    return {"session": session_view(session, None, entry.fingerprint if entry else None)}
 
 
 def h_lock(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
@@ -77,7 +95,9 @@ def h_touch(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
 
 def h_save(ctx: Context, conn: Connection, args: dict[str, Any]) -> Any:
     session = restore(ctx, conn, args)
-    ctx.manager.save(session)
+    apply_expiry(ctx, session, args)
+    if not session.ended:  # an expiry already past ended (deleted) it
+        ctx.manager.save(session, create_empty=bool(args.get("create_empty")))
     return finish(ctx, conn, session, args.get("lease"))
 
 

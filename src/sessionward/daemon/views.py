@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
+
+import orjson
 
 from ..core import codec, ids
 from ..core.client import ClientInfo
@@ -46,18 +48,29 @@ def meta_view(meta: SessionMeta) -> dict[str, Any]:
     }
 
 
-def session_view(session: Session, lease: str | None = None) -> dict[str, Any]:
-    """Everything the client-side Session needs (the cookie is for Set-Cookie)."""
-    data = codec.encode_data(session.data_snapshot())
-    base = codec.loads(session.loaded_json) if session.loaded_json else {}
+def session_view(session: Session, lease: str | None = None,
+                 fingerprint: str | None = None) -> dict[str, Any]:
+    """Everything the client-side Session needs (the cookie is for Set-Cookie).
+
+    ``data`` is the session's stored data bytes, embedded as they are
+    (:class:`orjson.Fragment`: no codec walk, no re-serialisation).  Every
+    view is taken right after the session was loaded or written, when those
+    bytes *are* its data — the manager's change-detection baseline
+    (``loaded_json``) is exactly the encoding of the data it holds — so the
+    ``base`` of 1.0 (sent when the two differed) is never needed.  A new,
+    never stored session is encoded.  ``fingerprint``: the session's,
+    when the caller already has it.
+    """
+    stored = session.loaded_json
+    data: Any = orjson.Fragment(stored) if stored is not None else codec.encode_data(
+        session.data_snapshot())
     view: dict[str, Any] = {
         "cookie": session.cookie_value, "handle": session.handle,
-        "fingerprint": session.fingerprint, "version": session.version,
+        "fingerprint": session.fingerprint if fingerprint is None else fingerprint,
+        "version": session.version,
         "mode": session.mode, "cookie_changed": session.cookie_changed,
         "ended": session.ended, "meta": meta_view(session.meta), "data": data,
     }
-    if base != data:
-        view["base"] = base
     if lease is not None:
         view["lease"] = lease
     return view
@@ -72,8 +85,26 @@ def client_of(args: Mapping[str, Any]) -> ClientInfo | None:
                       correlation_id=raw.get("correlation_id"))
 
 
-def decode(tree: Any) -> dict[str, Any]:
-    return codec.decode_data(tree if tree is not None else {})
+_TAG = codec.TAG.encode()
+
+
+def decode(tree: Any, frame_json: bytes | None = None) -> dict[str, Any]:
+    """The session data of a wire tree (``None`` is empty).
+
+    Fast path: a tree whose JSON holds neither the codec's tag marker nor a
+    ``\\u`` escape (which could spell the marker) has no tagged value to
+    rebuild — it *is* the data.  ``frame_json`` is those bytes when the
+    caller has them.
+
+    Raises:
+        CodecError: not a mapping, or a malformed tagged value.
+    """
+    if tree is None:
+        return {}
+    raw = frame_json if frame_json is not None else orjson.dumps(tree)
+    if type(tree) is dict and _TAG not in raw and b"\\u" not in raw:
+        return cast(dict[str, Any], tree)
+    return codec.decode_data(tree)
 
 
 # --------------------------------------------------------------- restore
@@ -98,45 +129,46 @@ def restore(ctx: Context, conn: Connection, args: Mapping[str, Any]) -> Session:
         session = mgr.new(client=client_of(args))
     else:
         session = _from_record(mgr, args, conn)
-    snapshot = session.data_snapshot()
-    snapshot.clear()
-    snapshot.update(data)
+    session.replace_data(data)
     return session
 
 
-def _from_record(mgr: SessionManager, args: Mapping[str, Any],
-                 conn: Connection | None = None) -> Session:
-    parsed = ids.parse_cookie_value(args["cookie"], mgr.keyring)
-    if parsed is None:
-        raise SessionGoneError(GONE)
-    session_id, key = parsed
-    skey = ids.storage_key(session_id, key)
+def _from_record(mgr: SessionManager, args: Mapping[str, Any], conn: Connection) -> Session:
+    cookie = args["cookie"]
+    version = int(args.get("version") or 0)
+    cached = conn.recent.get(cookie)
+    if cached is not None and cached.version == version and cached.ring is mgr.keyring:
+        session_id, skey = cached.session_id, cached.storage_key
+        meta = replace(cached.meta, profiles=list(cached.meta.profiles),
+                       extra=dict(cached.meta.extra))
+        last_activity, known = max(meta.last_seen, cached.when), cached.data_json
+    else:
+        parsed = ids.parse_cookie_value(cookie, mgr.keyring)
+        if parsed is None:
+            raise SessionGoneError(GONE)
+        session_id, key = parsed
+        skey = ids.storage_key(session_id, key)
+        meta, last_activity, version = _stored(mgr, skey, version)
+        known = None
     now = mgr.clock()
-    meta, last_activity, version = _recent_or_stored(mgr, conn, skey, args)
     if meta.kind != TOMBSTONE and (now >= meta.absolute or now >= last_activity + meta.idle):
         raise SessionGoneError(GONE)
     base = args.get("base") or {}
-    decode(base)
-    session = Session(mgr, meta=meta, data_json=codec.dumps(base), mode="optimistic",
+    base_json = orjson.dumps(base)
+    if base_json != known:
+        decode(base, base_json)  # validated: it becomes the merge baseline
+    session = Session(mgr, meta=meta, data_json=base_json, mode="optimistic",
                       client=client_of(args))
-    session.bind_identity(session_id, args["cookie"], skey, version)
+    session.bind_identity(session_id, cookie, skey, version)
     return session
 
 
-def _recent_or_stored(mgr: SessionManager, conn: Connection | None, skey: str,
-                      args: Mapping[str, Any]) -> tuple[SessionMeta, float, int]:
-    """``(meta, last activity, version)`` from this connection's cache when the
-    client's version matches it, else from the sealed record.
+def _stored(mgr: SessionManager, skey: str, version: int) -> tuple[SessionMeta, float, int]:
+    """``(meta, last activity, version)`` from the sealed record.
 
     Raises:
         SessionGoneError: no record.
     """
-    version = int(args.get("version") or 0)
-    cached = conn.recent.get(skey) if conn is not None else None
-    if cached is not None and cached[0] == version:
-        meta = cached[1]
-        return replace(meta, profiles=list(meta.profiles), extra=dict(meta.extra)), \
-            max(meta.last_seen, cached[2]), version
     opened = mgr.open_record(skey)
     if opened is None:
         raise SessionGoneError(GONE)
@@ -151,8 +183,8 @@ def _recent_or_stored(mgr: SessionManager, conn: Connection | None, skey: str,
 def finish(ctx: Context, conn: Connection, session: Session,
             lease: str | None) -> dict[str, Any]:
     """View of ``session``; forget the lease if the manager released it."""
-    remember(conn, session, ctx.manager.clock())
+    entry = remember(conn, session, ctx.manager.clock(), ctx.manager.keyring)
     if lease is not None and session.lock_token is None:
         conn.leases.pop(lease, None)
         lease = None
-    return session_view(session, lease)
+    return session_view(session, lease, entry.fingerprint if entry is not None else None)

@@ -57,6 +57,14 @@ _STATE: Schema = {
 }
 """The client's copy of a session, sent with every state-changing command."""
 
+_EXPIRY: Schema = {
+    "idle": Field("num", nullable=True, lo=1, hi=10 * 366 * 86_400),
+    "at": Field("num", nullable=True, lo=0, hi=2**40),
+}
+_EXPIRY_F = Field("obj", nullable=True, schema=_EXPIRY)
+"""A per-session expiry (``set_expiry``): idle seconds and/or an end time;
+``null`` members restore the setting."""
+
 COMMON: Schema = {
     "command": Field("str", required=True, max_len=64),
     "token": Field("str", required=True, max_len=512),
@@ -67,7 +75,8 @@ SCHEMAS: dict[str, Schema] = {
     "ping": {},
     "describe": {},
     "create": {"data": Field("obj", required=True), "client": _CLIENT_F,
-               "reservation": Field("str", nullable=True, min_len=1, max_len=64)},
+               "reservation": Field("str", nullable=True, min_len=1, max_len=64),
+               "create_empty": Field("bool"), "expiry": _EXPIRY_F},
     "reserve": {},
     "reset": {},
     "load": {"cookie": _COOKIE, "client": _CLIENT_F,
@@ -75,7 +84,8 @@ SCHEMAS: dict[str, Schema] = {
     "lock": {"cookie": _COOKIE, "client": _CLIENT_F},
     "unlock": {"lease": Field("str", required=True, max_len=64)},
     "touch": {"cookie": _COOKIE, "client": _CLIENT_F},
-    "save": {**_STATE, "mode": Field("enum", choices=("optimistic", "exclusive"))},
+    "save": {**_STATE, "mode": Field("enum", choices=("optimistic", "exclusive")),
+             "create_empty": Field("bool"), "expiry": _EXPIRY_F},
     "update": {**_STATE, "key": Field("str", required=True, max_len=256),
                "value": Field("any", nullable=True),
                "expected": Field("any", nullable=True),
@@ -138,6 +148,18 @@ ADMIN_COMMANDS: Final = BOTH | frozenset({
     "list", "show", "revoke", "revoke-user", "revoke-all", "cleanup", "stats", "unlock",
     "reseal", "key-usage", "reload-keys",
 })
+RESENDABLE: Final = frozenset({
+    "ping", "describe", "load", "touch", "save", "sessions_of", "list", "show", "stats",
+    "key-usage",
+})
+"""Commands a client may send again when its connection broke after the request
+was sent and before the answer came (a daemon restart): applying one twice is
+the same as once — reads, and ``save``, whose compare-and-set fails the second
+time and whose merge then finds the same change on both sides (no conflict,
+nothing applied twice).  Everything else (``create``, ``login``, ``update``,
+``tokens``...) is never resent: the app gets a clear
+``StoreUnavailableError`` instead."""
+
 ROLES: Final[Mapping[str, frozenset[str]]] = {"app": APP_COMMANDS, "admin": ADMIN_COMMANDS}
 
 
@@ -186,7 +208,22 @@ def validate(doc: Mapping[str, Any], schema: Schema, *, prefix: str = "",
     Raises:
         ProtocolError: ``invalid_argument`` naming the first bad field.
     """
-    every = {**(extra or {}), **schema}
+    return _validate(doc, {**(extra or {}), **schema}, schema, prefix)
+
+
+def validate_request(doc: Mapping[str, Any], role: str, command: str) -> dict[str, Any]:
+    """:func:`validate` of a request of ``role`` against its command's schema
+    plus :data:`COMMON` (merged once, at import).
+
+    Raises:
+        ProtocolError: ``invalid_argument`` naming the first bad field.
+    """
+    name = "unlock-admin" if role == "admin" and command == "unlock" else command
+    return _validate(doc, _REQUESTS[name], SCHEMAS[name], "")
+
+
+def _validate(doc: Mapping[str, Any], every: Schema, schema: Schema,
+              prefix: str) -> dict[str, Any]:
     for name in doc:
         if name not in every:
             raise invalid(f"unknown field {prefix}{name[:64]!r}")
@@ -201,6 +238,9 @@ def validate(doc: Mapping[str, Any], schema: Schema, *, prefix: str = "",
         if name in schema:
             out[name] = value
     return out
+
+
+_REQUESTS: dict[str, Schema] = {name: {**COMMON, **fields} for name, fields in SCHEMAS.items()}
 
 
 def check_request_id(value: Any) -> str | int | None:

@@ -5,41 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from ..guards.throttle import Duration
 from ..lifecycle.inventory import SessionInfo
 from ..lifecycle.session import Session
+from .base import RemoteBase
 from .kv import RemoteThrottle, RemoteTokens
 
 
-class RemoteInventory:
+class RemoteInventory(RemoteBase):
     """Inventory, admin, token and throttle calls; the manager provides the transport."""
-
-    def _call(self, command: str, *, admin: bool = False,
-              session: Session | None = None, **fields: Any) -> Any:
-        """One request to the daemon (provided by the manager).
-
-        Raises:
-            NotImplementedError: always, here.
-        """
-        raise NotImplementedError
-
-    def _state(self, session: Session) -> dict[str, Any]:
-        """The session's state fields (provided by the manager).
-
-        Raises:
-            NotImplementedError: always, here.
-        """
-        raise NotImplementedError
-
-    def require_recent_auth(self, session: Session, max_age: timedelta) -> None:
-        """The recent-authentication guard (provided by the manager).
-
-        Raises:
-            NotImplementedError: always, here.
-        """
-        raise NotImplementedError
 
     @property
     def tokens(self) -> RemoteTokens:
@@ -56,6 +31,7 @@ class RemoteInventory:
         return RemoteThrottle(self._call, attempts=attempts, initial=initial, cap=cap,
                               multiplier=multiplier, quiet_period=quiet_period,
                               namespace=namespace)
+
     def sessions_of(self, user: str, *, current: Session | None = None) -> list[SessionInfo]:
         """Metadata of every live session of ``user`` (never IDs), newest first."""
         reply = self._call("sessions_of", user=user,

@@ -137,6 +137,17 @@ class SQLiteStore:
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o600)
 
+    def set_thread_busy_timeout(self, seconds: float) -> None:
+        """How long the calling thread's connection waits for the file lock
+        (the daemon's event loop writes with a short one, then retries in its
+        pool: :mod:`sessionward.daemon.gate`).  Other threads keep
+        ``busy_timeout``.
+
+        Raises:
+            StoreUnavailableError: the database cannot be opened.
+        """
+        self._connect().execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None:

@@ -82,11 +82,20 @@ class TestWriting:
         with pytest.raises(ConfigurationError, match="critical"):
             AuditFileSink(audit_path, level="debug")  # type: ignore[arg-type]
 
-    def test_created_0640_or_stricter(self, audit_path: Path) -> None:
-        """A new file gets mode 0640 even with a permissive umask."""
+    def test_created_0600_or_stricter(self, audit_path: Path) -> None:
+        """A new file gets mode 0600 even with a permissive umask (issue 15: it was 0640)."""
         old = os.umask(0)
         try:
             AuditFileSink(audit_path).close()
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(audit_path.stat().st_mode) == 0o600
+
+    def test_group_read_is_explicit(self, audit_path: Path) -> None:
+        """``group_read=True`` creates the file 0640, for a log shipper in its group."""
+        old = os.umask(0)
+        try:
+            AuditFileSink(audit_path, group_read=True).close()
         finally:
             os.umask(old)
         assert stat.S_IMODE(audit_path.stat().st_mode) == 0o640

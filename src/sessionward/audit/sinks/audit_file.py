@@ -16,8 +16,9 @@ Security: the file is opened ``O_NOFOLLOW`` and checked with ``fstat`` on the
 same descriptor (no check/use race).  A symlink, a non-regular file, a
 group/world-writable file or a file owned by another user is refused at
 construction with :class:`~sessionward.core.errors.ConfigurationError`, logged once
-at CRITICAL on ``sessionward.security``.  New files are created 0o640 (less
-if the umask says so).
+at CRITICAL on ``sessionward.security``.  New files are created 0o600 (less
+if the umask says so), or 0o640 with ``group_read=True`` for a log shipper in
+the file's group.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from . import ClosingSink, LevelName, level_threshold, security_log
 GENESIS = "0" * 64
 """The ``prev`` of the first line of a chain."""
 
-FILE_MODE = 0o640
+FILE_MODE = 0o600
 """Mode of a newly created audit file (before the umask)."""
+GROUP_READ_MODE = 0o640
+"""Mode of a new audit file with ``group_read=True``."""
 
 _TAIL_CHUNK = 4096
 
@@ -69,7 +72,7 @@ def _check(path: str, st: os.stat_result) -> None:
         raise _refuse(path, f"it is owned by uid {st.st_uid}, not by this user")
 
 
-def _open_checked(path: str, *, readable: bool) -> int:
+def _open_checked(path: str, *, readable: bool, mode: int = FILE_MODE) -> int:
     """Open ``path`` for appending and check it on the opened descriptor.
 
     ``O_NONBLOCK`` keeps a FIFO planted at ``path`` from blocking the open;
@@ -78,7 +81,7 @@ def _open_checked(path: str, *, readable: bool) -> int:
     access = os.O_RDWR if readable else os.O_WRONLY
     flags = access | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
-        fd = os.open(path, flags, FILE_MODE)
+        fd = os.open(path, flags, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _refuse(path, "it is a symlink") from None
@@ -115,14 +118,18 @@ class AuditFileSink(ClosingSink):
         path: str | os.PathLike[str],
         level: LevelName = "auth",
         hash_chain: bool = False,
+        *,
+        group_read: bool = False,
     ) -> None:
         """Open (or create) the audit file.
 
         Args:
-            path: the audit file; created 0o640 if missing.
+            path: the audit file; created 0o600 if missing.
             level: ``"critical"``, ``"auth"`` (default) or ``"all"``.
             hash_chain: add a ``prev`` hash to every line (see the module doc).
                 The file is then opened read-write, to read the last line.
+            group_read: create a missing file 0o640 instead (an existing
+                file keeps its mode).
 
         Raises:
             ConfigurationError: bad level, or the file is a symlink, not a
@@ -135,7 +142,8 @@ class AuditFileSink(ClosingSink):
         self.written = 0
         self._path = os.fspath(path)
         self._lock = threading.Lock()
-        self._fd = _open_checked(self._path, readable=hash_chain)
+        self._fd = _open_checked(self._path, readable=hash_chain,
+                                 mode=GROUP_READ_MODE if group_read else FILE_MODE)
         self._tail: tuple[int, str] | None = None
         """(file size right after our last append, hash of that line)."""
 

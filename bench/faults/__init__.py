@@ -1,0 +1,1 @@
+"""Fault scenarios (issue 18): each module exposes ``SCENARIOS: list[Scenario]``."""
