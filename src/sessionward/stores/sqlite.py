@@ -44,10 +44,11 @@ from ..core.errors import (
     SessionExistsError,
     SessionGoneError,
     StoreError,
-    StoreTimeoutError,
     StoreUnavailableError,
 )
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .disk import end_open_transaction, sqlite_disk_error, sqlite_read_error
+from .disk import sqlite_error as _wrap
 from .existing import check_sqlite_store
 from .sqlite_schema import EXPIRY_BUCKET_SECONDS as EXPIRY_BUCKET_SECONDS
 from .sqlite_schema import REPLACE, REPLACE_FENCED, SCHEMA, bucket_of, migrate
@@ -96,8 +97,8 @@ class SQLiteStore:
             # executescript manages its own transaction (it commits first).
             self._connect().executescript(SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot initialise SQLite store: {exc}",
-                                        store="sqlite") from exc
+            raise sqlite_disk_error(exc) or StoreUnavailableError(
+                f"cannot initialise SQLite store: {exc}", store="sqlite") from exc
         with self._tx() as db:
             migrate(db)
 
@@ -160,7 +161,8 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot open SQLite store: {exc}", store="sqlite") from exc
+            raise sqlite_disk_error(exc) or StoreUnavailableError(
+                f"cannot open SQLite store: {exc}", store="sqlite") from exc
         finally:
             os.umask(old_umask)
         self._local.db = db
@@ -176,10 +178,9 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+                db.execute("COMMIT")
+            finally:  # a failed statement or COMMIT (disk full) may leave it open
+                end_open_transaction(db)
         except sqlite3.Error as exc:
             raise _wrap(exc) from exc
 
@@ -188,6 +189,7 @@ class SQLiteStore:
         try:
             return self._connect().execute(sql, params).rowcount
         except sqlite3.Error as exc:
+            end_open_transaction(self._connect())
             raise _wrap(exc) from exc
 
     def _write_returning(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -195,13 +197,14 @@ class SQLiteStore:
         try:
             return self._connect().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
+            end_open_transaction(self._connect())
             raise _wrap(exc) from exc
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
             return self._connect().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"SQLite error: {exc}", store="sqlite") from exc
+            raise sqlite_read_error(exc) from exc
 
     # -------------------------------------------------------------- records
 
@@ -394,14 +397,3 @@ class SQLiteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _wrap(exc: sqlite3.Error) -> StoreError:
-    """Map a sqlite3 error to the store error hierarchy (caller raises ``from exc``)."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return StoreError("SQLite constraint violated", store="sqlite")
-    if isinstance(exc, sqlite3.OperationalError):
-        if "locked" in str(exc) or "busy" in str(exc):
-            return StoreTimeoutError("SQLite store is busy", store="sqlite")
-        return StoreUnavailableError(f"SQLite error: {exc}", store="sqlite")
-    return StoreError(f"SQLite error: {exc}", store="sqlite")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import ParamSpec, TypeVar
 
 from ...core.errors import ConfigurationError, SessionExistsError, StoreError
+from ..disk import os_disk_error
 from .format import _KIND, _MAX_FILE, _CorruptFileError, _decode, _encode, _Entry
 
 _security_log = logging.getLogger("sessionward.security")
@@ -43,13 +44,19 @@ class _SymlinkRefusedError(StoreError):
 
 
 def _wrap_os_errors(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Turn a stray ``OSError`` into ``StoreError`` (no path in the message)."""
+    """Turn a stray ``OSError`` into ``StoreError`` (no path in the message); a
+    full, failing or read-only disk into the actionable ``StoreUnavailableError``
+    of :func:`~sessionward.stores.disk.os_disk_error` (a 503, and nothing was
+    published: only the temp file was being written)."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
             return fn(*args, **kwargs)
         except OSError as exc:
+            disk = os_disk_error(exc, _KIND)
+            if disk is not None:
+                raise disk from exc
             reason = exc.strerror or "I/O error"
             raise StoreError(f"file store I/O failed: {reason}", store=_KIND) from exc
 

@@ -134,6 +134,7 @@ class FileStore(_KvAndLeases):
             raise ConfigurationError(f"durable must be true or false; {usage}")
         return cls(path, clock=clock, durable=values[0] in ("true", "1"), create=create)
 
+    @_wrap_os_errors  # a full disk at start-up: the same clean error as a write
     def _init_subdirs(self) -> None:
         for name in _SUBDIRS:
             self._mkdirs(name)
