@@ -2,6 +2,7 @@
 #   make demo   set everything up and run the demo app on the embedded SQLite default
 #   make test   set everything up (incl. redis-server and chromium via apt-get) and run every test
 #   make bench / make bench-quick / make soak   measurements and long runs (not part of `make test`)
+#   make faults the fault report (Redis failover, disk full, kill -9): bench/results/faults.md
 #   make docs   the documentation site (mkdocs, --strict) in build/site; make dist   the wheel
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak walkthrough clean docs dist
+.PHONY: demo test lint typecheck unit system-deps bench bench-quick soak faults walkthrough clean docs dist
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sessionward needs Python >= 3.11")'
@@ -83,12 +84,19 @@ bench: $(STAMP) system-deps
 bench-quick: $(STAMP) system-deps
 	$(BIN)/python -m bench.run --quick
 
-# Long runs: hypothesis with many more examples, and the multi-process races 10 times over.
+# The fault scenarios of bench/faults/ (long forms; the short ones run in `make test`),
+# each bounded in time, written as one table to bench/results/faults.md.
+faults: $(STAMP) system-deps
+	$(BIN)/python -m bench.faults.run
+
+# Long runs: hypothesis with many more examples, the multi-process races 10 times over,
+# and the long fault scenarios (their report goes to build/, not over the committed one).
 soak: $(STAMP) system-deps
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -p no:cacheprovider tests/core/test_ids.py tests/core/test_codec.py \
 	  tests/core/test_record.py tests/protocol tests/daemon
 	for i in 1 2 3 4 5 6 7 8 9 10; do \
 	  $(BIN)/pytest -p no:cacheprovider -q -m slow tests/contract || exit 1; done
+	$(BIN)/python -m bench.faults.run --out build/faults.md
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache demo-data

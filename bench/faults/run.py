@@ -144,7 +144,12 @@ def load_data(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the selected scenarios and write the report; 1 if none matched."""
+    """Run the selected scenarios and write the report.
+
+    Returns:
+        0; 1 if no scenario matched; 2 if a scenario failed or ran out of time
+        (its row says so; the report is written all the same).
+    """
     parser = argparse.ArgumentParser(prog="python -m bench.faults.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="the bounded forms (make test)")
@@ -164,11 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     budget = args.budget or (300.0 if args.short else 1800.0)
     data = load_data(args.out) if args.only else {"runs": {}}
+    broken = 0
     command = "python -m bench.faults.run" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     for name in names:
         print(f"fault scenario {name} ...", file=sys.stderr, flush=True)
         rows, took = run_one(name, args.short, budget)
+        broken += any(r.notes.startswith(("failed (exit", "did not finish")) for r in rows)
         data["runs"][name] = {
             "rows": [dataclasses.asdict(r) for r in rows], "seconds": took,
             "form": "short" if args.short else "long", "machine": machine(),
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(data))
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return 2 if broken else 0
 
 
 if __name__ == "__main__":
