@@ -17,10 +17,12 @@ re-taken on the successor when the request was forwarded.
 
 from __future__ import annotations
 
+import contextlib
+
 from ..core import codec, ids
 from ..core.client import ClientInfo, profile_of
 from ..core.config import OpenMode
-from ..core.errors import CodecError, InvalidReason
+from ..core.errors import CodecError, InvalidReason, StoreTimeoutError, StoreUnavailableError
 from ..core.keys import Key
 from ..core.record import TOMBSTONE
 from . import rotation, writer
@@ -163,9 +165,22 @@ async def after_load(rt: Runtime, io: Io, owner: SessionOwner, session: Session,
     if session.meta_dirty and session.mode != "read":
         await writer.write(rt, io, session, session.loaded_json or b"{}")
     elif now - opened.last_activity >= rt.settings.effective_touch_interval:
-        await io.store.touch(opened.key, expires_at=store_expiry(session.meta, now),
-                             touched_at=now)
+        await best_effort_touch(io, opened.key, store_expiry(session.meta, now), now)
     return session
+
+
+async def best_effort_touch(io: Io, key: str, expires_at: float, now: float) -> None:
+    """Extend the idle hint; a store that cannot write now (full disk, a
+    read-only replica, an outage) does not fail the read.
+
+    Why: the touch is a hint that only ever *lengthens* the idle window, so
+    skipping it can end a session early, never keep one alive; the next
+    request retries it (``last_activity`` did not move).  A read that the
+    store can answer is served -- an outage is a 503 only for what needs
+    the write.
+    """
+    with contextlib.suppress(StoreUnavailableError, StoreTimeoutError):
+        await io.store.touch(key, expires_at=expires_at, touched_at=now)
 
 
 async def revalidated(rt: Runtime, io: Io, session: Session, now: float) -> bool:
