@@ -20,7 +20,7 @@ from __future__ import annotations
 from ..core import codec, ids
 from ..core.client import ClientInfo, profile_of
 from ..core.config import OpenMode
-from ..core.errors import CodecError, InvalidReason
+from ..core.errors import CodecError, CorruptEntryError, InvalidReason
 from ..core.keys import Key
 from ..core.record import TOMBSTONE
 from . import rotation, writer
@@ -94,18 +94,24 @@ async def load_id(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key
         StoreError: the store failed.
     """
     for _hop in range(MAX_CHAIN + 2):
-        stored = await io.store.load(skey)
-        if stored is None:
-            await rt.invalid(io, InvalidReason.UNKNOWN, client)
-            return None
         try:
+            stored = await io.store.load(skey)
+            if stored is None:
+                await rt.invalid(io, InvalidReason.UNKNOWN, client)
+                return None
             opened = rt.sealer.open(skey, stored)
-        except CodecError as exc:
+        except (CodecError, CorruptEntryError) as exc:
+            detail = exc.reason if isinstance(exc, CodecError) else "corrupt_entry"
             rt.emit("decode_failed", key=skey, client=client, outcome="denied",
-                    reason="undecodable", detail=exc.reason)
+                    reason="undecodable", detail=detail)
             await rt.invalid(io, InvalidReason.TAMPERED, client, skey)
             return None
         if opened.meta.kind != TOMBSTONE:
+            if not indexed(rt, opened):
+                rt.emit("session_index_mismatch", key=skey, user=opened.meta.user,
+                        client=client, outcome="denied", reason="not_in_user_index")
+                await rt.invalid(io, InvalidReason.TAMPERED, client, skey)
+                return None
             return await activate(rt, io, owner, session_id, key, opened, client, mode,
                                   forwarded=forwarded, cookie=cookie, depth=depth)
         target = await rotation.forward_target(rt, io, session_id, key, opened, client, depth)
@@ -114,6 +120,28 @@ async def load_id(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key
         session_id, key, skey = target
         forwarded, depth, cookie = True, depth + 1, None
     return None
+
+
+def indexed(rt: Runtime, opened: Opened) -> bool:
+    """Whether a live record is in its sealed user's per-user index.
+
+    Stores report ``user_key`` only for a record that ``by_user`` would
+    return under it (SQLite: the indexed column itself; Redis, the file and
+    memory stores check index membership in the load).  A signed-in record
+    that is not there was hidden by a store writer from ``revoke_user`` and
+    ``sessions_of`` ("sign out everywhere", a password change): it must not
+    load.  The user key is derived under the issuing key, as the writer
+    derives it (:func:`.writer.user_key_of`).
+    """
+    user = opened.meta.user
+    if user is None:
+        return True
+    stored_key = opened.stored.user_key
+    issuer = rt.keyring.by_id.get(opened.meta.issuer)
+    if issuer is not None:
+        return stored_key == rt.user_key(user, issuer)
+    return stored_key is not None and any(stored_key == rt.user_key(user, k)
+                                          for k in rt.keyring.keys)
 
 
 async def activate(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key: Key,

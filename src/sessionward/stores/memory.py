@@ -12,8 +12,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.clock import system_clock
-from ..core.errors import LockLostError, SessionConflictError, SessionExistsError, SessionGoneError
+from ..core.errors import (
+    CorruptEntryError,
+    LockLostError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionGoneError,
+)
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .values import as_bytes, as_time, kv_of, record_of
 
 if TYPE_CHECKING:
     from .aio import InlineAsyncStore
@@ -66,9 +73,22 @@ class MemoryStore:
             return record
 
     def load(self, key: str) -> StoredRecord | None:
+        """The record, its ``user_key`` only if the record is in that user's index.
+
+        Raises:
+            CorruptEntryError: a field of the wrong type (only in-process code
+                can put one here; checked like every other store's).
+        """
         check_key(key)
         with self._mutex:
-            return self._records.get(key)
+            found = self._records.get(key)
+            if found is None:
+                return None
+            checked = record_of(found.blob, found.version, found.expires_at, found.touched_at,
+                                found.user_key, self.kind)
+            if checked.user_key is not None and key not in self._users.get(checked.user_key, ()):
+                return replace(checked, user_key=None)
+            return checked
 
     def replace(
         self,
@@ -163,6 +183,8 @@ class MemoryStore:
 
     def _live_kv(self, key: str) -> _KV | None:
         entry = self._kv.get(key)
+        if entry is not None:
+            as_time(entry.expires_at, self.kind, "kv expiry")  # CorruptEntryError
         if entry is not None and entry.expires_at <= self.clock():
             del self._kv[key]
             return None
@@ -172,7 +194,7 @@ class MemoryStore:
         check_key(key)
         with self._mutex:
             entry = self._live_kv(key)
-            return None if entry is None else (entry.value, entry.version)
+            return None if entry is None else kv_of(entry.value, entry.version, self.kind)
 
     def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
         check_key(key)
@@ -198,12 +220,16 @@ class MemoryStore:
             if entry is None:
                 return None
             del self._kv[key]
-            return entry.value
+            return as_bytes(entry.value, self.kind, "kv value")
 
     def kv_delete(self, key: str) -> bool:
         check_key(key)
         with self._mutex:
-            return self._live_kv(key) is not None and self._kv.pop(key, None) is not None
+            try:
+                live = self._live_kv(key) is not None
+            except CorruptEntryError:
+                live = True  # deleting is how a corrupt entry is cleared
+            return live and self._kv.pop(key, None) is not None
 
     # ------------------------------------------------------------------- locks
 

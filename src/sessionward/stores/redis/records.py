@@ -15,6 +15,7 @@ prune), removed only with a re-check.  :func:`by_user` prunes lazily.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,9 +24,11 @@ from ...core.errors import (
     SessionConflictError,
     SessionExistsError,
     SessionGoneError,
+    StoreError,
 )
 from ..base import StoredRecord, check_key
 from .conn import RECORD_FIELDS, RedisConn, record, text
+from .decode import parse_record
 from .lane import AsyncLane
 from .scripts import _num
 
@@ -43,6 +46,7 @@ class Commands(Protocol):
     async def sadd(self, name: str, member: str) -> None: ...
     async def srem(self, name: str, member: str) -> None: ...
     async def smembers(self, name: str) -> set[bytes]: ...
+    async def sismember(self, name: str, member: str) -> bool: ...
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]: ...
 
 
@@ -74,6 +78,10 @@ class SyncCommands:
     async def smembers(self, name: str) -> set[bytes]:
         with self.conn.guard():
             return set(self.conn.client.smembers(name))
+
+    async def sismember(self, name: str, member: str) -> bool:
+        with self.conn.guard():
+            return bool(self.conn.client.sismember(name, member))
 
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
         return self.conn.fetch(keys)
@@ -116,6 +124,10 @@ class AsyncCommands:
     async def smembers(self, name: str) -> set[bytes]:
         with self.conn.guard():
             return set(await self.lane.execute("SMEMBERS", name))
+
+    async def sismember(self, name: str, member: str) -> bool:
+        with self.conn.guard():
+            return bool(await self.lane.execute("SISMEMBER", name, member))
 
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
         if not keys:
@@ -173,13 +185,39 @@ async def create(c: Commands, key: str, blob: bytes, *, expires_at: float,
 
 
 async def load(c: Commands, key: str) -> StoredRecord | None:
-    """The record (expired or not) or None; one ``HMGET``.
+    """The record (expired or not) or None; its ``user_key`` only if the record
+    is in that user's index (``None`` otherwise: the manager then refuses a
+    record whose sealed user is not indexed).
+
+    One round trip on a single node (script ``load``: HMGET + SISMEMBER); on a
+    Cluster the index lives in another slot, so a signed-in record costs a
+    second command (``SISMEMBER``).
+
+    Race timeline (why "not indexed" cannot be a writer of ours mid-way):
+    ``create``/``replace`` add the index entry *before* the record names the
+    user and remove the old one only *after* it stopped naming it, so at
+    every instant a record naming user U is in U's index.
 
     Raises:
+        CorruptEntryError: a field missing or of the wrong type (WRONGTYPE too).
         StoreError: backend failure (never None for an outage).
     """
     check_key(key)
-    return record(await c.hmget(c.conn.rec_key(key), RECORD_FIELDS))
+    conn = c.conn
+    if conn.kind == "redis-cluster":
+        found = parse_record(await c.hmget(conn.rec_key(key), RECORD_FIELDS), conn.kind)
+        if found is None or found.user_key is None:
+            return found
+        indexed = await c.sismember(conn.user_key(found.user_key), key)
+    else:
+        reply = await c.script("load", [conn.rec_key(key)], [conn.prefix, key])
+        if not isinstance(reply, list) or len(reply) != 6:
+            raise StoreError(f"{conn.kind} store gave a malformed load reply", store=conn.kind)
+        found = parse_record(reply[:5], conn.kind)
+        indexed = reply[5] == 1
+    if found is None or indexed or found.user_key is None:
+        return found
+    return dataclasses.replace(found, user_key=None)
 
 
 async def replace(c: Commands, key: str, blob: bytes, *, expected_version: int,
