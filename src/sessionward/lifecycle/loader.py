@@ -150,7 +150,7 @@ async def activate(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, ke
     """Enforce expiry on an opened live record and build the request's Session."""
     now = rt.clock()
     meta = opened.meta
-    if now >= meta.absolute or now >= opened.last_activity + meta.idle:
+    if now >= meta.absolute or now >= opened.activity_at(now) + meta.idle:
         reason = InvalidReason.EXPIRED if now >= meta.absolute else InvalidReason.IDLE
         await io.store.delete(opened.key)
         rt.emit("expired", key=opened.key, user=meta.user, client=client, reason=reason.value)
@@ -190,7 +190,7 @@ async def after_load(rt: Runtime, io: Io, owner: SessionOwner, session: Session,
                              session.client, session.mode, depth=max(depth, 1))
     if session.meta_dirty and session.mode != "read":
         await writer.write(rt, io, session, session.loaded_json or b"{}")
-    elif now - opened.last_activity >= rt.settings.effective_touch_interval:
+    elif now - opened.activity_at(now) >= rt.settings.effective_touch_interval:
         await io.store.touch(opened.key, expires_at=store_expiry(session.meta, now),
                              touched_at=now)
     return session

@@ -7,7 +7,7 @@ processes (no ``CROSS_PROCESS``) and not persistent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -84,8 +84,7 @@ class MemoryStore:
             found = self._records.get(key)
             if found is None:
                 return None
-            checked = record_of(found.blob, found.version, found.expires_at, found.touched_at,
-                                found.user_key, self.kind)
+            checked = _checked(found, self.kind)
             if checked.user_key is not None and key not in self._users.get(checked.user_key, ()):
                 return replace(checked, user_key=None)
             return checked
@@ -136,14 +135,14 @@ class MemoryStore:
         check_key(user_key)
         with self._mutex:
             keys = sorted(self._users.get(user_key, ()))
-            return [(k, self._records[k]) for k in keys if k in self._records]
+            return _tolerant((k, self._records[k]) for k in keys if k in self._records)
 
     def scan(
         self, cursor: str | None, limit: int
     ) -> tuple[list[tuple[str, StoredRecord]], str | None]:
         with self._mutex:
             keys = sorted(k for k in self._records if cursor is None or k > cursor)[:limit]
-            page = [(k, self._records[k]) for k in keys]
+            page = _tolerant((k, self._records[k]) for k in keys)
         return page, (keys[-1] if len(keys) == limit else None)
 
     def purge_expired(self, now: float, limit: int) -> int:
@@ -281,3 +280,24 @@ class MemoryStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checked(found: StoredRecord, kind: str) -> StoredRecord:
+    """``found`` with every field checked (:func:`.values.record_of`).
+
+    Raises:
+        CorruptEntryError: a field of the wrong type or shape.
+    """
+    return record_of(found.blob, found.version, found.expires_at, found.touched_at,
+                     found.user_key, kind)
+
+
+def _tolerant(pairs: Iterable[tuple[str, StoredRecord]]) -> list[tuple[str, StoredRecord]]:
+    """The pairs whose record is well-formed (listings leave a corrupt one out)."""
+    found = []
+    for key, record in pairs:
+        try:
+            found.append((key, _checked(record, "memory")))
+        except CorruptEntryError:
+            continue
+    return found

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ...core.errors import (
+    CorruptEntryError,
     LockLostError,
     SessionConflictError,
     SessionExistsError,
@@ -296,11 +297,38 @@ async def by_user(c: Commands, user_key: str) -> list[tuple[str, StoredRecord]]:
     check_key(user_key)
     members = sorted(text(m) for m in await c.smembers(c.conn.user_key(user_key)))
     found = []
-    for key, rec in zip(members, await c.fetch(members), strict=True):
-        if rec is None or rec.user_key != user_key:
+    for key, rec in zip(members, await fetch_tolerant(c, members), strict=True):
+        if rec is CORRUPT:
+            continue  # left out (a key of the wrong type); never pruned: it may be fixed
+        if not isinstance(rec, StoredRecord) or rec.user_key != user_key:
             await index_remove(c, user_key, key)
         else:
             found.append((key, rec))
+    return found
+
+
+CORRUPT = object()
+"""What :func:`fetch_tolerant` gives for a key of the wrong type."""
+
+
+async def fetch_tolerant(c: Commands, keys: list[str]) -> list[StoredRecord | object | None]:
+    """:meth:`Commands.fetch`, but one key of the wrong type (``WRONGTYPE``: a
+    string where the record hash belongs) fails only itself: the batch is
+    fetched again one key at a time, and that key is :data:`CORRUPT`.
+
+    Raises:
+        StoreError: backend failure.
+    """
+    try:
+        return list(await c.fetch(keys))
+    except CorruptEntryError:
+        pass
+    found: list[StoredRecord | object | None] = []
+    for key in keys:
+        try:
+            found.extend(await c.fetch([key]))
+        except CorruptEntryError:
+            found.append(CORRUPT)
     return found
 
 

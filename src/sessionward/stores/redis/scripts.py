@@ -128,11 +128,13 @@ redis.call('DEL', KEYS[1])
 return v
 """
 
-# KEYS[1] kv entry.  ARGV: now.  Deletes; returns 1 if a live entry existed.
-_KV_DELETE = _LUA_LIVE + """
-local was = live(KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[1])
-if was then return 1 end
+# KEYS[1] kv entry.  ARGV: now.  Deletes; returns 1 if a live (or corrupt:
+# no numeric expiry, or not a hash) entry existed.  Never an error: deleting
+# is how a corrupt entry is cleared.
+_KV_DELETE = """
+local e = redis.pcall('HGET', KEYS[1], 'e')
+local n = type(e) == 'string' and tonumber(e) or nil
+if redis.call('DEL', KEYS[1]) == 1 and (n == nil or n > tonumber(ARGV[1])) then return 1 end
 return 0
 """
 
