@@ -6,8 +6,10 @@
 1. cookie shape and MAC (no store I/O for a forged value);
 2. store lookup and authenticated opening (``decode_failed`` on tampering);
 3. tombstone forwarding within the grace, theft detection after it;
-4. idle and absolute expiry (from the sealed metadata; the store's touch
-   hint can only shorten the idle window's end, never move the absolute one);
+4. a signed-in record must be in its user's index (``session_index_mismatch``
+   otherwise), then idle and absolute expiry (from the sealed metadata; the
+   store's plaintext touch hint may extend the idle window, but not when dated
+   more than 5 s ahead, and never past the sealed absolute expiry);
 5. revalidation, client binding, grace closing, periodic rotation;
 6. the coalesced touch (at most once per ``touch_interval``, never a rewrite).
 
