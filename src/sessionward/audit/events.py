@@ -70,6 +70,8 @@ EVENT_LEVELS: Mapping[str, Level] = {
     "revalidation_failed": Level.AUTH,
     "key_rotated": Level.AUTH,
     "id_bruteforce_suspected": Level.CRITICAL,
+    "session_index_mismatch": Level.CRITICAL,
+    "store_value_corrupt": Level.CRITICAL,
 }
 """The event catalogue (``docs/events.md`` documents every field)."""
 

@@ -144,6 +144,16 @@ class StoreNotFoundError(StoreUnavailableError):
     (``open_store(url, create=False)``, every admin CLI command without ``--create``)."""
 
 
+class CorruptEntryError(StoreError):
+    """A stored entry has a value of the wrong type or shape (a store writer,
+    a torn file, another program): the store refuses to hand it on.
+
+    Sessions: the manager turns it into "no session" plus a ``decode_failed``
+    event.  Kv entries: each guard fails closed (a throttle treats the key as
+    locked, a one-time token or remember-me cookie as invalid).
+    """
+
+
 class StoreTimeoutError(StoreError):
     """The store did not answer in time."""
 

@@ -177,7 +177,7 @@ def _stored(mgr: SessionManager, skey: str, version: int) -> tuple[SessionMeta, 
     # the forward to the successor, exactly as for an embedded request.
     if opened.meta.kind == TOMBSTONE:
         version = 0
-    return opened.meta, opened.last_activity, version
+    return opened.meta, opened.activity_at(mgr.clock()), version
 
 
 def finish(ctx: Context, conn: Connection, session: Session,

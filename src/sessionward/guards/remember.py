@@ -36,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..core.client import ClientInfo
 from ..core.clock import Clock
-from ..core.errors import CodecError, SessionConflictError
+from ..core.errors import CodecError, CorruptEntryError, SessionConflictError
 from ..core.keys import Key, KeyRing
 from ..stores.base import SessionStore
 from .tokens import kv_hash, open_value, seal_value
@@ -203,12 +203,12 @@ class RememberMe:
         """The verified selector entry, or ``None`` (unknown or wrong validator)."""
         for key in self.manager.keyring.keys:
             kv_key = self._selector_key(key, selector)
-            entry = self.store.kv_get(kv_key)
-            if entry is None:
-                continue
             try:
+                entry = self.store.kv_get(kv_key)
+                if entry is None:
+                    continue
                 doc = open_value(key, kv_key, entry[0])
-            except CodecError:
+            except (CodecError, CorruptEntryError):  # wrong type or shape: refused
                 return None
             expected = str(doc.get("v", ""))
             if not hmac.compare_digest(expected, self._validator_hash(key, selector, validator)):

@@ -36,6 +36,7 @@ bucket is the IPv4 address or the IPv6 /64.  The value is compact JSON:
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
@@ -48,6 +49,7 @@ from ..core.clock import Clock, system_clock
 from ..core.errors import (
     CodecError,
     ConfigurationError,
+    CorruptEntryError,
     SessionConflictError,
     ThrottledError,
 )
@@ -108,11 +110,23 @@ class _State:
 
     @classmethod
     def decode(cls, raw: bytes) -> _State:
+        """Parse the JSON value; every field of its exact type and range.
+
+        Raises:
+            CodecError: not JSON, not an object, a field missing, of another
+                type, negative, or a NaN/infinite time (``"u": NaN`` would
+                read as "not locked").
+        """
         try:
             doc = json.loads(raw)
-            return cls(int(doc["f"]), int(doc["l"]), float(doc["u"]), float(doc["t"]))
+            failures, level, until, last = doc["f"], doc["l"], doc["u"], doc["t"]
         except (ValueError, KeyError, TypeError) as exc:
             raise CodecError("throttle state in the store is malformed") from exc
+        counts_ok = all(type(n) is int and 0 <= n <= 10**6 for n in (failures, level))
+        times_ok = all(type(t) in (int, float) and math.isfinite(t) for t in (until, last))
+        if not (counts_ok and times_ok):
+            raise CodecError("throttle state in the store is malformed")
+        return cls(failures, min(level, MAX_LEVEL), float(until), float(last))
 
 
 class Throttle:
@@ -207,15 +221,15 @@ class Throttle:
         """Seconds of lockout left for ``key``; 0.0 when it may try.
 
         Raises:
-            StoreError: backend failure (never 0 for an outage).
-            CodecError: the stored state is malformed.
+            StoreError: backend failure (never 0 for an outage).  A corrupt
+                stored state is a lockout of ``cap`` seconds, never an error.
         """
         now = self.clock()
         left = 0.0
         for skey in self._keys(key):
-            entry = self.store.kv_get(skey)
-            if entry is not None:
-                left = max(left, _State.decode(entry[0]).until - now)
+            found = self._read(skey, now)
+            if found is not None:
+                left = max(left, found[0].until - now)
         return max(0.0, left)
 
     def require(self, key: ThrottleKey | str) -> None:
@@ -250,8 +264,7 @@ class Throttle:
 
         Raises:
             SessionConflictError: the state kept changing for ``CAS_RETRIES`` tries.
-            StoreError: backend failure.
-            CodecError: the stored state is malformed.
+            StoreError: backend failure (a corrupt stored state: a lockout).
         """
         keys = self._keys(key)
         for _attempt in range(CAS_RETRIES):
@@ -276,8 +289,8 @@ class Throttle:
         """
         now = self.clock()
         skey = keys[0]
-        entry = self.store.kv_get(skey)
-        state = _State.decode(entry[0]) if entry is not None else self._legacy(keys[1:])
+        entry = self._read(skey, now)
+        state = entry[0] if entry is not None else self._legacy(keys[1:], now)
         if now < state.until:
             return state.until - now, False, state  # locked: not counted, nothing written
         started = self._advance(state, now)
@@ -304,13 +317,60 @@ class Throttle:
         state.until = now + self.lockout_for(state.level)
         return True
 
-    def _legacy(self, old_keys: tuple[str, ...]) -> _State:
+    def _legacy(self, old_keys: tuple[str, ...], now: float) -> _State:
         """State written under an older keyring key (carried over after a rotation)."""
         for skey in old_keys:
-            entry = self.store.kv_get(skey)
-            if entry is not None:
-                return _State.decode(entry[0])
+            found = self._read(skey, now)
+            if found is not None:
+                return found[0]
         return _State()
+
+    def _read(self, skey: str, now: float) -> tuple[_State, int] | None:
+        """The state under ``skey`` and its version, or ``None`` when absent.
+
+        A corrupt entry (a value or a version of the wrong type or shape) fails
+        *closed*: it becomes a lockout of ``cap`` seconds from now, written
+        over the corrupt entry so that it ends on its own (a store writer who
+        corrupts a key never gets unlimited guesses, and the app sees the
+        usual ``ThrottledError``/429, not a 500), and ``store_value_corrupt``
+        is emitted.  Reading "absent" instead would reset the counter.
+
+        Raises:
+            StoreError: backend failure.
+        """
+        version: int | None = None
+        try:
+            entry = self.store.kv_get(skey)
+            if entry is None:
+                return None
+            version = entry[1]
+            return _State.decode(entry[0]), version
+        except (CodecError, CorruptEntryError):
+            return self._quarantine(skey, version, now), 0
+
+    def _quarantine(self, skey: str, version: int | None, now: float) -> _State:
+        """Replace the corrupt entry under ``skey`` with a ``cap`` lockout.
+
+        Race timeline: two processes find the entry corrupt at once; both
+        write a lockout (CAS on the known version, or delete + create when
+        the version itself is corrupt); whichever write lands, the key is
+        locked, and a concurrent fresh ``kv_create`` between delete and
+        create only restarts the count at one failure, never unlocks a lockout
+        that was valid.
+        """
+        state = _State(0, MAX_LEVEL, now + self.cap, now)
+        expires = state.until + self.quiet_period
+        if version is not None:
+            self.store.kv_cas(skey, state.encode(), expected_version=version, expires_at=expires)
+        else:
+            self.store.kv_delete(skey)
+            self.store.kv_create(skey, state.encode(), expires_at=expires)
+        if self.events is not None:
+            self.events.emit(Event(
+                name="store_value_corrupt", ts=now, namespace=self.keyring.namespace,
+                outcome="denied", reason="throttle_state",
+                fields={"throttle": self.namespace, "throttle_key": skey}))
+        return state
 
     def _emit_throttled(self, key: ThrottleKey | str, state: _State, left: float) -> None:
         if self.events is None:

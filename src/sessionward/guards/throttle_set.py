@@ -137,7 +137,6 @@ class ThrottleSet:
 
         Raises:
             StoreError: backend failure (never "not locked" for an outage).
-            CodecError: a stored state is malformed.
         """
         return {scope: self.throttles[scope].check(key) for scope, key in keys}
 
@@ -149,7 +148,6 @@ class ThrottleSet:
 
         Raises:
             StoreError: backend failure.
-            CodecError: a stored state is malformed.
         """
         return max(self.status(keys).values(), default=0.0)
 
@@ -170,7 +168,6 @@ class ThrottleSet:
         Raises:
             SessionConflictError: a state kept changing (see :meth:`Throttle.hit`).
             StoreError: backend failure.
-            CodecError: a stored state is malformed.
         """
         return max((self.throttles[scope].hit(key) for scope, key in keys), default=0.0)
 

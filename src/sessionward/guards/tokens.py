@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 
 from ..audit.events import Event, EventHub
 from ..core.clock import Clock, system_clock
-from ..core.errors import CodecError
+from ..core.errors import CodecError, CorruptEntryError
 from ..core.keys import Key, KeyRing
 from ..stores.base import SessionStore
 
@@ -164,7 +164,8 @@ class OneTimeTokens:
             it is *not* consumed).
 
         Raises:
-            StoreError: backend failure (never ``None`` for an outage).
+            StoreError: backend failure (never ``None`` for an outage; a
+                corrupt stored entry is ``None``).
         """
         if not well_formed(token) or not isinstance(purpose, str) or not purpose:
             return None
@@ -172,7 +173,13 @@ class OneTimeTokens:
             kv_key = self._kv_key(key, purpose, token)
             # Race: of N callers presenting the token at once, kv_take hands the
             # value to exactly one; the others find nothing (consumed).
-            blob = self.store.kv_take(kv_key)
+            try:
+                blob = self.store.kv_take(kv_key)
+            except CorruptEntryError:
+                # A value of the wrong type or shape: the token is refused (fail
+                # closed) and the entry cleared, so it cannot be fixed up later.
+                self.store.kv_delete(kv_key)
+                return None
             if blob is not None:
                 return self._grant(key, kv_key, blob, purpose)
         return None

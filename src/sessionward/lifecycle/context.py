@@ -23,7 +23,7 @@ from ..core import ids
 from ..core.client import ClientInfo, InvalidHook, profile_of
 from ..core.clock import Clock
 from ..core.config import Settings
-from ..core.errors import CodecError, InvalidReason
+from ..core.errors import CodecError, CorruptEntryError, InvalidReason
 from ..core.keys import Key, KeyRing
 from ..core.record import SessionMeta
 from ..stores.base import SessionStore, StoredRecord
@@ -127,7 +127,12 @@ class Runtime:
         Raises:
             StoreError: the store failed.
         """
-        stored = await io.store.load(key)
+        try:
+            stored = await io.store.load(key)
+        except CorruptEntryError:
+            self.emit("decode_failed", key=key, client=client, outcome="denied",
+                      reason="undecodable", detail="corrupt_entry")
+            return None
         if stored is None:
             return None
         return self.open_stored(key, stored, client=client)

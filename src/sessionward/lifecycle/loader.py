@@ -6,8 +6,10 @@
 1. cookie shape and MAC (no store I/O for a forged value);
 2. store lookup and authenticated opening (``decode_failed`` on tampering);
 3. tombstone forwarding within the grace, theft detection after it;
-4. idle and absolute expiry (from the sealed metadata; the store's touch
-   hint can only shorten the idle window's end, never move the absolute one);
+4. a signed-in record must be in its user's index (``session_index_mismatch``
+   otherwise), then idle and absolute expiry (from the sealed metadata; the
+   store's plaintext touch hint may extend the idle window, but not when dated
+   more than 5 s ahead, and never past the sealed absolute expiry);
 5. revalidation, client binding, grace closing, periodic rotation;
 6. the coalesced touch (at most once per ``touch_interval``, never a rewrite).
 
@@ -22,7 +24,13 @@ import contextlib
 from ..core import codec, ids
 from ..core.client import ClientInfo, profile_of
 from ..core.config import OpenMode
-from ..core.errors import CodecError, InvalidReason, StoreTimeoutError, StoreUnavailableError
+from ..core.errors import (
+    CodecError,
+    CorruptEntryError,
+    InvalidReason,
+    StoreTimeoutError,
+    StoreUnavailableError,
+)
 from ..core.keys import Key
 from ..core.record import TOMBSTONE
 from . import rotation, writer
@@ -96,18 +104,24 @@ async def load_id(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key
         StoreError: the store failed.
     """
     for _hop in range(MAX_CHAIN + 2):
-        stored = await io.store.load(skey)
-        if stored is None:
-            await rt.invalid(io, InvalidReason.UNKNOWN, client)
-            return None
         try:
+            stored = await io.store.load(skey)
+            if stored is None:
+                await rt.invalid(io, InvalidReason.UNKNOWN, client)
+                return None
             opened = rt.sealer.open(skey, stored)
-        except CodecError as exc:
+        except (CodecError, CorruptEntryError) as exc:
+            detail = exc.reason if isinstance(exc, CodecError) else "corrupt_entry"
             rt.emit("decode_failed", key=skey, client=client, outcome="denied",
-                    reason="undecodable", detail=exc.reason)
+                    reason="undecodable", detail=detail)
             await rt.invalid(io, InvalidReason.TAMPERED, client, skey)
             return None
         if opened.meta.kind != TOMBSTONE:
+            if not indexed(rt, opened):
+                rt.emit("session_index_mismatch", key=skey, user=opened.meta.user,
+                        client=client, outcome="denied", reason="not_in_user_index")
+                await rt.invalid(io, InvalidReason.TAMPERED, client, skey)
+                return None
             return await activate(rt, io, owner, session_id, key, opened, client, mode,
                                   forwarded=forwarded, cookie=cookie, depth=depth)
         target = await rotation.forward_target(rt, io, session_id, key, opened, client, depth)
@@ -118,13 +132,35 @@ async def load_id(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key
     return None
 
 
+def indexed(rt: Runtime, opened: Opened) -> bool:
+    """Whether a live record is in its sealed user's per-user index.
+
+    Stores report ``user_key`` only for a record that ``by_user`` would
+    return under it (SQLite: the indexed column itself; Redis, the file and
+    memory stores check index membership in the load).  A signed-in record
+    that is not there was hidden by a store writer from ``revoke_user`` and
+    ``sessions_of`` ("sign out everywhere", a password change): it must not
+    load.  The user key is derived under the issuing key, as the writer
+    derives it (:func:`.writer.user_key_of`).
+    """
+    user = opened.meta.user
+    if user is None:
+        return True
+    stored_key = opened.stored.user_key
+    issuer = rt.keyring.by_id.get(opened.meta.issuer)
+    if issuer is not None:
+        return stored_key == rt.user_key(user, issuer)
+    return stored_key is not None and any(stored_key == rt.user_key(user, k)
+                                          for k in rt.keyring.keys)
+
+
 async def activate(rt: Runtime, io: Io, owner: SessionOwner, session_id: str, key: Key,
                    opened: Opened, client: ClientInfo | None, mode: OpenMode, *,
                    forwarded: bool, cookie: str | None, depth: int) -> Session | None:
     """Enforce expiry on an opened live record and build the request's Session."""
     now = rt.clock()
     meta = opened.meta
-    if now >= meta.absolute or now >= opened.last_activity + meta.idle:
+    if now >= meta.absolute or now >= opened.activity_at(now) + meta.idle:
         reason = InvalidReason.EXPIRED if now >= meta.absolute else InvalidReason.IDLE
         await io.store.delete(opened.key)
         rt.emit("expired", key=opened.key, user=meta.user, client=client, reason=reason.value)
@@ -164,7 +200,7 @@ async def after_load(rt: Runtime, io: Io, owner: SessionOwner, session: Session,
                              session.client, session.mode, depth=max(depth, 1))
     if session.meta_dirty and session.mode != "read":
         await writer.write(rt, io, session, session.loaded_json or b"{}")
-    elif now - opened.last_activity >= rt.settings.effective_touch_interval:
+    elif now - opened.activity_at(now) >= rt.settings.effective_touch_interval:
         await best_effort_touch(io, opened.key, store_expiry(session.meta, now), now)
     return session
 

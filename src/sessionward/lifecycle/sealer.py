@@ -10,6 +10,10 @@ from ..core.keys import KeyRing
 from ..core.record import SessionMeta
 from ..stores.base import StoredRecord
 
+HINT_SKEW = 5.0
+"""Seconds a store's touch hint may lie in the future (clock skew between
+hosts that share a store) before it is ignored."""
+
 
 @dataclass(slots=True)
 class Opened:
@@ -22,8 +26,24 @@ class Opened:
 
     @property
     def last_activity(self) -> float:
-        """Sealed last-seen time combined with the store's touch hint."""
+        """Sealed last-seen time combined with the store's touch hint (for listings;
+        the load path uses :meth:`activity_at`)."""
         return max(self.meta.last_seen, self.stored.touched_at)
+
+    def activity_at(self, now: float) -> float:
+        """:attr:`last_activity` as the idle timeout may count it at ``now``.
+
+        The touch hint is plaintext: anybody who can write the store can set
+        it.  A hint dated more than :data:`HINT_SKEW` seconds after ``now`` is
+        ignored (only the sealed last-seen time counts), so one forward-dated
+        write cannot keep a session alive; the absolute expiry, sealed, caps
+        everything anyway.  What a store writer can still do is what a real
+        touch does: set the hint to about ``now``, again within every idle
+        window, up to the absolute expiry (docs/security.md).
+        """
+        if self.stored.touched_at > now + HINT_SKEW:
+            return self.meta.last_seen
+        return self.last_activity
 
     def expires_at(self) -> float:
         """When the store may drop it: idle or absolute, whichever is first."""

@@ -26,7 +26,10 @@ a record whose ``expires_at`` has passed (the manager decides); ``kv_get``,
 Errors: stores raise only :class:`~sessionward.core.errors.SessionConflictError`
 subclasses, :class:`~sessionward.core.errors.LockLostError`,
 :class:`~sessionward.core.errors.StoreError` subclasses (backend exceptions wrapped
-with ``raise ... from exc``) and ``ValueError`` for a malformed key.
+with ``raise ... from exc``; a stored value of the wrong type or shape is
+:class:`~sessionward.core.errors.CorruptEntryError`, never a raw ``TypeError``)
+and ``ValueError`` for a malformed key.  Listings (``by_user``, ``scan``) leave a
+corrupt record out rather than fail for every other one.
 """
 
 from __future__ import annotations
@@ -121,7 +124,14 @@ class SessionStore(Protocol):
     def load(self, key: str) -> StoredRecord | None:
         """Return the record under ``key`` or ``None``.  Must not create anything.
 
+        The returned ``user_key`` is the user index the record is *in*: a
+        record whose stored user key has no entry in that index (a store
+        writer removed it, so ``by_user`` misses it) comes back with
+        ``user_key=None``, and the manager refuses it if its sealed metadata
+        names a user.  Every field is checked (:mod:`.values`).
+
         Raises:
+            CorruptEntryError: a field of the wrong type or shape.
             StoreError: backend failure (never ``None`` for an outage).
         """
         ...
@@ -189,7 +199,12 @@ class SessionStore(Protocol):
     # ---------------------------------------------------------------------- kv
 
     def kv_get(self, key: str) -> tuple[bytes, int] | None:
-        """``(value, version)`` or ``None`` when absent or expired."""
+        """``(value, version)`` or ``None`` when absent or expired.
+
+        Raises:
+            CorruptEntryError: the value, version or expiry has the wrong type
+                or shape (never "absent": that would reset a throttle).
+        """
         ...
 
     def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:

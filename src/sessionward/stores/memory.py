@@ -7,13 +7,20 @@ processes (no ``CROSS_PROCESS``) and not persistent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..core.clock import system_clock
-from ..core.errors import LockLostError, SessionConflictError, SessionExistsError, SessionGoneError
+from ..core.errors import (
+    CorruptEntryError,
+    LockLostError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionGoneError,
+)
 from .base import Capability, StoredRecord, StoreStats, check_key
+from .values import as_bytes, as_time, kv_of, record_of
 
 if TYPE_CHECKING:
     from .aio import InlineAsyncStore
@@ -66,9 +73,21 @@ class MemoryStore:
             return record
 
     def load(self, key: str) -> StoredRecord | None:
+        """The record, its ``user_key`` only if the record is in that user's index.
+
+        Raises:
+            CorruptEntryError: a field of the wrong type (only in-process code
+                can put one here; checked like every other store's).
+        """
         check_key(key)
         with self._mutex:
-            return self._records.get(key)
+            found = self._records.get(key)
+            if found is None:
+                return None
+            checked = _checked(found, self.kind)
+            if checked.user_key is not None and key not in self._users.get(checked.user_key, ()):
+                return replace(checked, user_key=None)
+            return checked
 
     def replace(
         self,
@@ -116,14 +135,14 @@ class MemoryStore:
         check_key(user_key)
         with self._mutex:
             keys = sorted(self._users.get(user_key, ()))
-            return [(k, self._records[k]) for k in keys if k in self._records]
+            return _tolerant((k, self._records[k]) for k in keys if k in self._records)
 
     def scan(
         self, cursor: str | None, limit: int
     ) -> tuple[list[tuple[str, StoredRecord]], str | None]:
         with self._mutex:
             keys = sorted(k for k in self._records if cursor is None or k > cursor)[:limit]
-            page = [(k, self._records[k]) for k in keys]
+            page = _tolerant((k, self._records[k]) for k in keys)
         return page, (keys[-1] if len(keys) == limit else None)
 
     def purge_expired(self, now: float, limit: int) -> int:
@@ -163,6 +182,8 @@ class MemoryStore:
 
     def _live_kv(self, key: str) -> _KV | None:
         entry = self._kv.get(key)
+        if entry is not None:
+            as_time(entry.expires_at, self.kind, "kv expiry")  # CorruptEntryError
         if entry is not None and entry.expires_at <= self.clock():
             del self._kv[key]
             return None
@@ -172,7 +193,7 @@ class MemoryStore:
         check_key(key)
         with self._mutex:
             entry = self._live_kv(key)
-            return None if entry is None else (entry.value, entry.version)
+            return None if entry is None else kv_of(entry.value, entry.version, self.kind)
 
     def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
         check_key(key)
@@ -198,12 +219,16 @@ class MemoryStore:
             if entry is None:
                 return None
             del self._kv[key]
-            return entry.value
+            return as_bytes(entry.value, self.kind, "kv value")
 
     def kv_delete(self, key: str) -> bool:
         check_key(key)
         with self._mutex:
-            return self._live_kv(key) is not None and self._kv.pop(key, None) is not None
+            try:
+                live = self._live_kv(key) is not None
+            except CorruptEntryError:
+                live = True  # deleting is how a corrupt entry is cleared
+            return live and self._kv.pop(key, None) is not None
 
     # ------------------------------------------------------------------- locks
 
@@ -255,3 +280,24 @@ class MemoryStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _checked(found: StoredRecord, kind: str) -> StoredRecord:
+    """``found`` with every field checked (:func:`.values.record_of`).
+
+    Raises:
+        CorruptEntryError: a field of the wrong type or shape.
+    """
+    return record_of(found.blob, found.version, found.expires_at, found.touched_at,
+                     found.user_key, kind)
+
+
+def _tolerant(pairs: Iterable[tuple[str, StoredRecord]]) -> list[tuple[str, StoredRecord]]:
+    """The pairs whose record is well-formed (listings leave a corrupt one out)."""
+    found = []
+    for key, record in pairs:
+        try:
+            found.append((key, _checked(record, "memory")))
+        except CorruptEntryError:
+            continue
+    return found

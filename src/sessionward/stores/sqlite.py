@@ -50,6 +50,7 @@ from .base import Capability, StoredRecord, StoreStats, check_key
 from .disk import end_open_transaction, sqlite_disk_error, sqlite_read_error
 from .disk import sqlite_error as _wrap
 from .existing import check_sqlite_store
+from .sqlite_rows import keyed_records, kv_row, record_row
 from .sqlite_schema import EXPIRY_BUCKET_SECONDS as EXPIRY_BUCKET_SECONDS
 from .sqlite_schema import REPLACE, REPLACE_FENCED, SCHEMA, bucket_of, migrate
 from .sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
@@ -226,7 +227,7 @@ class SQLiteStore:
         check_key(key)
         rows = self._read("SELECT blob, version, expires_at, touched_at, user_key "
                           "FROM sw_sessions WHERE key = ?", (key,))
-        return StoredRecord(*rows[0]) if rows else None
+        return record_row(rows[0]) if rows else None  # CorruptEntryError: wrong types
 
     def replace(self, key: str, blob: bytes, *, expected_version: int, expires_at: float,
                 user_key: str | None, fence: str | None = None) -> StoredRecord:
@@ -278,15 +279,15 @@ class SQLiteStore:
         check_key(user_key)
         rows = self._read("SELECT key, blob, version, expires_at, touched_at, user_key "
                           "FROM sw_sessions WHERE user_key = ? ORDER BY key", (user_key,))
-        return [(r[0], StoredRecord(*r[1:])) for r in rows]
+        return keyed_records(rows)
 
     def scan(self, cursor: str | None, limit: int
              ) -> tuple[list[tuple[str, StoredRecord]], str | None]:
         rows = self._read("SELECT key, blob, version, expires_at, touched_at, user_key "
                           "FROM sw_sessions WHERE key > ? ORDER BY key LIMIT ?",
                           (cursor or "", limit))
-        page = [(r[0], StoredRecord(*r[1:])) for r in rows]
-        return page, (page[-1][0] if len(page) == limit else None)
+        page = keyed_records(rows)  # a corrupt row is left out: the cursor follows rows
+        return page, (str(rows[-1][0]) if len(rows) == limit else None)
 
     def purge_expired(self, now: float, limit: int) -> int:
         """Delete up to ``limit`` records with ``expires_at <= now`` (exactly).
@@ -317,9 +318,9 @@ class SQLiteStore:
 
     def kv_get(self, key: str) -> tuple[bytes, int] | None:
         check_key(key)
-        rows = self._read("SELECT value, version FROM sw_kv WHERE key = ? AND expires_at > ?",
-                          (key, self.clock()))
-        return (bytes(rows[0][0]), int(rows[0][1])) if rows else None
+        rows = self._read("SELECT value, version, expires_at FROM sw_kv WHERE key = ? "
+                          "AND expires_at > ?", (key, self.clock()))
+        return kv_row(rows[0]) if rows else None
 
     def kv_create(self, key: str, value: bytes, *, expires_at: float) -> bool:
         check_key(key)
@@ -339,9 +340,9 @@ class SQLiteStore:
     def kv_take(self, key: str) -> bytes | None:
         check_key(key)
         rows = self._write_returning(
-            "DELETE FROM sw_kv WHERE key = ? AND expires_at > ? RETURNING value",
-            (key, self.clock()))
-        return None if not rows else bytes(rows[0][0])
+            "DELETE FROM sw_kv WHERE key = ? AND expires_at > ? RETURNING value, version, "
+            "expires_at", (key, self.clock()))
+        return None if not rows else kv_row(rows[0])[0]
 
     def kv_delete(self, key: str) -> bool:
         check_key(key)

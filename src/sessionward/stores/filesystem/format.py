@@ -9,10 +9,11 @@ CRC-32 of all of that.  Anything that does not parse exactly is corruption
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 import zlib
 
-from ...core.errors import StoreError
+from ...core.errors import CorruptEntryError
 from ..base import StoredRecord, check_key
 
 _KIND = "filesystem"
@@ -27,8 +28,10 @@ _RECORDS, _KV, _LOCKS = "records", "kv", "locks"
 _ENTRY_KIND = {_RECORDS: 1, _KV: 2, _LOCKS: 3}
 
 
-class _CorruptFileError(StoreError):
-    """A data file does not parse (torn by a crash without ``durable``, or garbage)."""
+class _CorruptFileError(CorruptEntryError):
+    """A data file does not parse (torn by a crash without ``durable``, or garbage:
+    the CRC is no authentication, so also a well-formed file with a NaN or
+    infinite time, or a record/kv version of 0)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ def _decode(ns: str, data: bytes) -> _Entry:
         raise corrupt
     user = data[_HEAD.size : _HEAD.size + ulen].decode("ascii", "replace")
     if ulen and not _is_key(user):
+        raise corrupt
+    if not (math.isfinite(expires) and math.isfinite(touched)):
+        raise corrupt  # _bucket() of NaN/inf would raise ValueError/OverflowError
+    if ns != _LOCKS and not 1 <= version < 2**63:
         raise corrupt
     blob = data[_HEAD.size + ulen : len(data) - _CRC.size]
     return _Entry(version, expires, touched, user or None, blob)

@@ -11,6 +11,7 @@ pruned lazily under the key's mutex, and never an unindexed file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 
@@ -108,6 +109,33 @@ class _Indexed(_Mutexes):
             if old.user_key is not None:
                 self._unlink(f"{_user_dir(old.user_key)}/{key}")
         return existed
+
+    def _indexed(self, key: str, entry: _Entry) -> _Entry:
+        """``entry`` if it is in its user's index, else a copy without a user key
+        (the manager refuses a signed-in record that is not indexed: a store
+        writer could otherwise hide it from "sign out everywhere").
+
+        The fast path is one lock-free ``stat`` of the marker.  Race timeline
+        (why a missing marker is re-checked under the mutex): a lock-free
+        reader reads the record (user A); a ``replace`` moving it to user B
+        adds B's marker, publishes, removes A's; the reader's stat of A's
+        marker now fails although nothing is wrong.  Under the key's mutex
+        no writer is mid-way, so the re-read and re-stat are the truth.
+        """
+        if entry.user_key is None or self._has_marker(entry.user_key, key):
+            return entry
+        with self._mutex(key, _R_TAG):
+            again = self._read(_RECORDS, key)
+            if again is None or again.user_key is None or self._has_marker(again.user_key, key):
+                return entry if again is None else again
+            return dataclasses.replace(again, user_key=None)
+
+    def _has_marker(self, user_key: str, key: str) -> bool:
+        try:
+            os.stat(f"{_user_dir(user_key)}/{key}", dir_fd=self._root, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _prune_user_marker(self, user_key: str, key: str) -> None:
         # Re-check under the mutex: a create() may have added the marker and

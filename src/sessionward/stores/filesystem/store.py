@@ -176,7 +176,7 @@ class FileStore(_KvAndLeases):
         """
         check_key(key)
         entry = self._read(_RECORDS, key)
-        return None if entry is None else _as_record(entry)
+        return None if entry is None else _as_record(self._indexed(key, entry))
 
     @_wrap_os_errors
     def replace(
@@ -262,7 +262,7 @@ class FileStore(_KvAndLeases):
         directory = _user_dir(user_key)
         found: list[tuple[str, StoredRecord]] = []
         for key in sorted(filter(_is_key, self._iter_dir(directory))):
-            entry = self._read(_RECORDS, key)
+            entry = self._read_tolerant(_RECORDS, key)  # one corrupt file: left out, logged
             if entry is not None and entry.user_key == user_key:
                 found.append((key, _as_record(entry)))
             else:
@@ -292,7 +292,7 @@ class FileStore(_KvAndLeases):
             for key in names:
                 if shard == start and cursor is not None and key <= cursor:
                     continue
-                entry = self._read(_RECORDS, key)
+                entry = self._read_tolerant(_RECORDS, key)
                 if entry is None:
                     continue
                 page.append((key, _as_record(entry)))

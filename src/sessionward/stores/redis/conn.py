@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError
 
 from ...core.errors import ConfigurationError
 from ..base import StoredRecord
+from .decode import tolerant_record
 from .errors import _REDIS_ERRORS, _wrap, endpoint_of
 from .lane import Lane
 from .scripts import _SCRIPTS
@@ -41,13 +42,9 @@ def text(raw: bytes | str) -> str:
 
 
 def record(fields: Sequence[bytes | None]) -> StoredRecord | None:
-    """A record from ``HMGET b v e t u``; None when the hash is gone."""
-    blob, version, expires, touched, user = fields
-    if blob is None or version is None or expires is None or touched is None:
-        return None
-    return StoredRecord(
-        blob, int(version), float(expires), float(touched), text(user) if user else None
-    )
+    """A record from ``HMGET b v e t u``; None when the hash is gone or corrupt
+    (for listings: :func:`.decode.tolerant_record`)."""
+    return tolerant_record(fields, "redis")
 
 
 def check_prefix(prefix: str) -> None:

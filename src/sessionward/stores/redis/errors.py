@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisClusterException
 
-from ...core.errors import StoreError, StoreTimeoutError, StoreUnavailableError
+from ...core.errors import CorruptEntryError, StoreError, StoreTimeoutError, StoreUnavailableError
 
 _REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 """Everything redis-py raises (its cluster exception is not a ``RedisError``)."""
@@ -45,6 +45,13 @@ def _wrap(exc: Exception, kind: str, where: str = "") -> StoreError:
         if isinstance(exc.__cause__, redis.ConnectionError):  # no startup node answered
             return StoreUnavailableError(_unreachable(exc.__cause__, kind, at), store=kind)
         return StoreUnavailableError(f"{kind} store{at} is unavailable ({name})", store=kind)
+    if isinstance(exc, redis.ResponseError) and ("WRONGTYPE" in str(exc)
+                                                  or str(exc).startswith("CORRUPT")):
+        # A string where a hash or set belongs, or a kv entry without a numeric
+        # expiry (scripts.py ``live``): somebody else wrote the key.
+        return CorruptEntryError(
+            f"{kind} store{at} holds an entry of the wrong type or shape; the entry is "
+            "refused", store=kind)
     return StoreError(f"{kind} store{at} failed ({name})", store=kind)
 
 

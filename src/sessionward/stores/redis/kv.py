@@ -5,7 +5,9 @@ lease locks of the Redis store, each one script under its KEYS/ARGV contract
 from __future__ import annotations
 
 from ..base import check_key
+from ..values import corrupt
 from .conn import RedisConn
+from .decode import parse_kv
 from .records import lease_args
 from .scripts import _num
 
@@ -14,9 +16,11 @@ def kv_get(conn: RedisConn, key: str) -> tuple[bytes, int] | None:
     """``(value, version)`` unless absent or expired by the store clock."""
     check_key(key)
     reply = conn.run("kv_get", [conn.kv_key(key)], [_num(conn.clock())])
-    if reply is None or reply[0] is None or reply[1] is None:
+    if reply is None:
         return None
-    return bytes(reply[0]), int(reply[1])
+    if not isinstance(reply, list) or len(reply) != 2:
+        raise corrupt(conn.kind, "kv entry")
+    return parse_kv(reply[0], reply[1], conn.kind)  # CorruptEntryError: a field missing/wrong
 
 
 def kv_create(conn: RedisConn, key: str, value: bytes, *, expires_at: float) -> bool:
@@ -42,7 +46,11 @@ def kv_take(conn: RedisConn, key: str) -> bytes | None:
     """Read and delete in one script: of N concurrent callers exactly one wins."""
     check_key(key)
     reply = conn.run("kv_take", [conn.kv_key(key)], [_num(conn.clock())])
-    return None if reply is None else bytes(reply)
+    if reply is None:
+        return None
+    if type(reply) is not bytes:
+        raise corrupt(conn.kind, "kv value")
+    return reply
 
 
 def kv_delete(conn: RedisConn, key: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 
+from ...core.errors import CorruptEntryError
 from ..base import StoredRecord, StoreStats, check_key
 from .conn import RedisConn, text
 
@@ -35,9 +36,8 @@ def scan(conn: RedisConn, cursor: str | None, limit: int
         while len(page) < limit:
             keys, next_position = _scan_batch(conn, client, position, limit, after)
             taken = keys[: limit - len(page)]
-            page.extend(
-                (k, r) for k, r in zip(taken, conn.fetch(taken), strict=True) if r is not None
-            )
+            page.extend((k, r) for k, r in zip(taken, _fetch(conn, taken), strict=True)
+                        if r is not None)
             if len(taken) < len(keys):
                 return page, f"{name}|{position}|{taken[-1]}"
             position, after = next_position, ""
@@ -47,6 +47,21 @@ def scan(conn: RedisConn, cursor: str | None, limit: int
             return page, (f"{name}|{position}|" if position else _after(conn, name))
         position = 0
     return page, None
+
+
+def _fetch(conn: RedisConn, keys: list[str]) -> list[StoredRecord | None]:
+    """``conn.fetch``; a key of the wrong type (WRONGTYPE) is left out, not an error
+    for the whole page (retried one key at a time)."""
+    try:
+        return conn.fetch(keys)
+    except CorruptEntryError:
+        found: list[StoredRecord | None] = []
+        for key in keys:
+            try:
+                found.extend(conn.fetch([key]))
+            except CorruptEntryError:
+                found.append(None)
+        return found
 
 
 def _after(conn: RedisConn, name: str) -> str | None:

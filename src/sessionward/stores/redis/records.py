@@ -15,17 +15,21 @@ prune), removed only with a re-check.  :func:`by_user` prunes lazily.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ...core.errors import (
+    CorruptEntryError,
     LockLostError,
     SessionConflictError,
     SessionExistsError,
     SessionGoneError,
+    StoreError,
 )
 from ..base import StoredRecord, check_key
 from .conn import RECORD_FIELDS, RedisConn, record, text
+from .decode import parse_record
 from .lane import AsyncLane
 from .scripts import _num
 
@@ -43,6 +47,7 @@ class Commands(Protocol):
     async def sadd(self, name: str, member: str) -> None: ...
     async def srem(self, name: str, member: str) -> None: ...
     async def smembers(self, name: str) -> set[bytes]: ...
+    async def sismember(self, name: str, member: str) -> bool: ...
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]: ...
 
 
@@ -74,6 +79,10 @@ class SyncCommands:
     async def smembers(self, name: str) -> set[bytes]:
         with self.conn.guard():
             return set(self.conn.client.smembers(name))
+
+    async def sismember(self, name: str, member: str) -> bool:
+        with self.conn.guard():
+            return bool(self.conn.client.sismember(name, member))
 
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
         return self.conn.fetch(keys)
@@ -116,6 +125,10 @@ class AsyncCommands:
     async def smembers(self, name: str) -> set[bytes]:
         with self.conn.guard():
             return set(await self.lane.execute("SMEMBERS", name))
+
+    async def sismember(self, name: str, member: str) -> bool:
+        with self.conn.guard():
+            return bool(await self.lane.execute("SISMEMBER", name, member))
 
     async def fetch(self, keys: Sequence[str]) -> list[StoredRecord | None]:
         if not keys:
@@ -173,13 +186,39 @@ async def create(c: Commands, key: str, blob: bytes, *, expires_at: float,
 
 
 async def load(c: Commands, key: str) -> StoredRecord | None:
-    """The record (expired or not) or None; one ``HMGET``.
+    """The record (expired or not) or None; its ``user_key`` only if the record
+    is in that user's index (``None`` otherwise: the manager then refuses a
+    record whose sealed user is not indexed).
+
+    One round trip on a single node (script ``load``: HMGET + SISMEMBER); on a
+    Cluster the index lives in another slot, so a signed-in record costs a
+    second command (``SISMEMBER``).
+
+    Race timeline (why "not indexed" cannot be a writer of ours mid-way):
+    ``create``/``replace`` add the index entry *before* the record names the
+    user and remove the old one only *after* it stopped naming it, so at
+    every instant a record naming user U is in U's index.
 
     Raises:
+        CorruptEntryError: a field missing or of the wrong type (WRONGTYPE too).
         StoreError: backend failure (never None for an outage).
     """
     check_key(key)
-    return record(await c.hmget(c.conn.rec_key(key), RECORD_FIELDS))
+    conn = c.conn
+    if conn.kind == "redis-cluster":
+        found = parse_record(await c.hmget(conn.rec_key(key), RECORD_FIELDS), conn.kind)
+        if found is None or found.user_key is None:
+            return found
+        indexed = await c.sismember(conn.user_key(found.user_key), key)
+    else:
+        reply = await c.script("load", [conn.rec_key(key)], [conn.prefix, key])
+        if not isinstance(reply, list) or len(reply) != 6:
+            raise StoreError(f"{conn.kind} store gave a malformed load reply", store=conn.kind)
+        found = parse_record(reply[:5], conn.kind)
+        indexed = reply[5] == 1
+    if found is None or indexed or found.user_key is None:
+        return found
+    return dataclasses.replace(found, user_key=None)
 
 
 async def replace(c: Commands, key: str, blob: bytes, *, expected_version: int,
@@ -258,11 +297,38 @@ async def by_user(c: Commands, user_key: str) -> list[tuple[str, StoredRecord]]:
     check_key(user_key)
     members = sorted(text(m) for m in await c.smembers(c.conn.user_key(user_key)))
     found = []
-    for key, rec in zip(members, await c.fetch(members), strict=True):
-        if rec is None or rec.user_key != user_key:
+    for key, rec in zip(members, await fetch_tolerant(c, members), strict=True):
+        if rec is CORRUPT:
+            continue  # left out (a key of the wrong type); never pruned: it may be fixed
+        if not isinstance(rec, StoredRecord) or rec.user_key != user_key:
             await index_remove(c, user_key, key)
         else:
             found.append((key, rec))
+    return found
+
+
+CORRUPT = object()
+"""What :func:`fetch_tolerant` gives for a key of the wrong type."""
+
+
+async def fetch_tolerant(c: Commands, keys: list[str]) -> list[StoredRecord | object | None]:
+    """:meth:`Commands.fetch`, but one key of the wrong type (``WRONGTYPE``: a
+    string where the record hash belongs) fails only itself: the batch is
+    fetched again one key at a time, and that key is :data:`CORRUPT`.
+
+    Raises:
+        StoreError: backend failure.
+    """
+    try:
+        return list(await c.fetch(keys))
+    except CorruptEntryError:
+        pass
+    found: list[StoredRecord | object | None] = []
+    for key in keys:
+        try:
+            found.extend(await c.fetch([key]))
+        except CorruptEntryError:
+            found.append(CORRUPT)
     return found
 
 

@@ -11,10 +11,19 @@ from __future__ import annotations
 # Conventions: numbers travel as decimal strings (Lua would truncate floats in
 # replies); "" stands for "no user"; ``now`` is the store clock.
 
+# live(): a kv entry whose expiry field is missing or not a number is an
+# error reply "CORRUPT ..." (mapped to CorruptEntryError), never "absent":
+# absent would reset a throttle (fail open).
 _LUA_LIVE = """
 local function live(key, now)
   local e = redis.call('HGET', key, 'e')
-  return e and tonumber(e) > tonumber(now)
+  if not e then
+    if redis.call('EXISTS', key) == 1 then error({err = 'CORRUPT kv entry without expiry'}) end
+    return false
+  end
+  local n = tonumber(e)
+  if not n then error({err = 'CORRUPT kv entry with a malformed expiry'}) end
+  return n > tonumber(now)
 end
 """
 
@@ -48,6 +57,23 @@ local v = tostring(tonumber(cur[1]) + 1)
 redis.call('HSET', KEYS[1], 'b', ARGV[1], 'v', v, 'e', ARGV[3], 't', ARGV[4], 'u', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {'ok', cur[2]}
+"""
+
+# KEYS[1] record.  ARGV: prefix, storage key.  Returns {b, v, e, t, u, indexed}:
+# the record's fields (false when absent) and whether it is in its user's
+# index: 1 when u is absent or "", else SISMEMBER P:{u}:user K.  Why in the
+# script: a record a store writer removed from the index ("sign out
+# everywhere" would miss it) must not load, and this costs no extra round
+# trip.  P:{u}:user is not in KEYS (it is unknown until the record is read),
+# so this script runs on a single node only; a Cluster client issues HMGET
+# and SISMEMBER itself (:func:`.records.load`).
+_LOAD = """
+local r = redis.call('HMGET', KEYS[1], 'b', 'v', 'e', 't', 'u')
+local indexed = 1
+if r[5] and r[5] ~= '' then
+  indexed = redis.call('SISMEMBER', ARGV[1] .. ':{' .. r[5] .. '}:user', ARGV[2])
+end
+return {r[1], r[2], r[3], r[4], r[5], indexed}
 """
 
 # KEYS[1] record.  ARGV: expires_at, touched_at, ttl_ms.
@@ -102,11 +128,13 @@ redis.call('DEL', KEYS[1])
 return v
 """
 
-# KEYS[1] kv entry.  ARGV: now.  Deletes; returns 1 if a live entry existed.
-_KV_DELETE = _LUA_LIVE + """
-local was = live(KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[1])
-if was then return 1 end
+# KEYS[1] kv entry.  ARGV: now.  Deletes; returns 1 if a live (or corrupt:
+# no numeric expiry, or not a hash) entry existed.  Never an error: deleting
+# is how a corrupt entry is cleared.
+_KV_DELETE = """
+local e = redis.pcall('HGET', KEYS[1], 'e')
+local n = type(e) == 'string' and tonumber(e) or nil
+if redis.call('DEL', KEYS[1]) == 1 and (n == nil or n > tonumber(ARGV[1])) then return 1 end
 return 0
 """
 
@@ -145,6 +173,7 @@ return 1
 
 _SCRIPTS = {
     "create": _CREATE,
+    "load": _LOAD,
     "replace": _REPLACE,
     "touch": _TOUCH,
     "delete": _DELETE,
