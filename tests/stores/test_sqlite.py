@@ -156,3 +156,33 @@ class TestSchemaMigration:
             db.execute("UPDATE sw_meta SET value = '99' WHERE name = 'schema'")
         with pytest.raises(ConfigurationError, match="newer"):
             SQLiteStore(path, clock=clock)
+
+
+def _open_at(path: str, start: float) -> str:
+    """Open the store at one shared instant (a forked worker); the error, if any."""
+    import time
+
+    while time.time() < start:
+        pass
+    try:
+        SQLiteStore(path)
+    except Exception as exc:  # the test reports whatever went wrong
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+@pytest.mark.slow
+def test_many_processes_opening_one_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Daemon workers or app workers after a deploy open one fresh file together:
+    the switch to WAL ("database is locked" without the busy handler) is retried."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("fork")
+    failures: list[str] = []
+    with ctx.Pool(6) as pool:
+        for attempt in range(20):
+            path = str(tmp_path / f"fresh{attempt}.db")
+            start = time.time() + 0.05
+            failures += [r for r in pool.starmap(_open_at, [(path, start)] * 6) if r != "ok"]
+    assert failures == []

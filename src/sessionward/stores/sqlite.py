@@ -52,7 +52,14 @@ from .disk import sqlite_error as _wrap
 from .existing import check_sqlite_store
 from .sqlite_rows import keyed_records, kv_row, record_row
 from .sqlite_schema import EXPIRY_BUCKET_SECONDS as EXPIRY_BUCKET_SECONDS
-from .sqlite_schema import REPLACE, REPLACE_FENCED, SCHEMA, bucket_of, migrate
+from .sqlite_schema import (
+    REPLACE,
+    REPLACE_FENCED,
+    SCHEMA,
+    bucket_of,
+    migrate,
+    open_connection,
+)
 from .sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -156,11 +163,7 @@ class SQLiteStore:
             return db
         old_umask = os.umask(0o077)  # -wal and -shm are created 0600 as well
         try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
+            db = open_connection(self.path, self.busy_timeout)
         except sqlite3.Error as exc:
             raise sqlite_disk_error(exc) or StoreUnavailableError(
                 f"cannot open SQLite store: {exc}", store="sqlite") from exc
