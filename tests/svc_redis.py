@@ -351,7 +351,10 @@ class RedisClusterProcess:
         """A primary has its replicas connected and in sync; a replica its link up."""
         info = node.info("replication")
         if info.get("role") == "master":
-            return int(info.get("connected_slaves", 0)) >= self.replicas
+            online = [k for k, v in info.items()
+                      if k.startswith("slave") and isinstance(v, dict)
+                      and v.get("state") == "online"]
+            return len(online) >= self.replicas
         return info.get("master_link_status") == "up"
 
     def client(self) -> RedisCluster[bytes]:

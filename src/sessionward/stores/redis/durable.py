@@ -138,7 +138,6 @@ def _cluster_pipeline(client: RedisCluster[bytes], key: str,
             :data:`_REDIRECTS` rounds.
     """
     asking: Any = None
-    last: Exception = redis.exceptions.ClusterError("too many Cluster redirections")
     for _ in range(_REDIRECTS):
         node: Any = asking or client.get_node_from_key(key)
         pipe: Any = client.get_redis_connection(node).pipeline(transaction=False)
@@ -148,15 +147,15 @@ def _cluster_pipeline(client: RedisCluster[bytes], key: str,
             pipe.execute_command(*command)
         try:
             replies = list(pipe.execute())
-        except MovedError as exc:
-            last, asking = exc, None
+        except MovedError:
+            asking = None
             client.nodes_manager.initialize()
             continue
         except AskError as exc:
-            last, asking = exc, _node(client, exc.host, exc.port)
+            asking = _node(client, exc.host, exc.port)
             continue
-        except TryAgainError as exc:
-            last, asking = exc, None
+        except TryAgainError:
+            asking = None
             time.sleep(0.05)
             continue
         except (redis.ConnectionError, redis.TimeoutError):
@@ -166,7 +165,9 @@ def _cluster_pipeline(client: RedisCluster[bytes], key: str,
                 client.nodes_manager.initialize()
             raise
         return replies[1:] if asking is not None else replies
-    raise last
+    # A 503 (as redis-py's own path): e.g. a multi-key script on a slot whose keys
+    # are split between two nodes mid-migration answers TRYAGAIN until it ends.
+    raise redis.exceptions.ClusterError(f"still redirected after {_REDIRECTS} rounds")
 
 
 def _node(client: RedisCluster[bytes], host: str, port: int) -> Any:
