@@ -30,4 +30,4 @@ def test_primary_kill_9_with_and_without_wait() -> None:
         assert 0 < counts.failure_window_s < 20
         assert migration.startswith("ok"), migration
     assert c_wait.acked_lost == 0  # the documented promise of wait_replicas
-    assert c_wait.sessions_lost == 0
+    assert c_wait.sessions_lost == 0, c_wait

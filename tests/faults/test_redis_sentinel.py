@@ -26,5 +26,5 @@ def test_master_kill_9_with_and_without_wait() -> None:
         assert not math.isnan(switched) and switched < 15
         assert counts.failures > 0
         assert 0 < counts.failure_window_s < 20
-    assert c_wait.acked_lost == 0
-    assert c_wait.sessions_lost == 0
+    assert c_wait.acked_lost == 0, c_wait
+    assert c_wait.sessions_lost == 0, c_wait
