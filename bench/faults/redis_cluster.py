@@ -33,7 +33,9 @@ def migrate_slot_under_calls(cluster: Any, url: str) -> str:
     from sessionward.core.errors import StoreError, StoreUnavailableError
     from sessionward.stores.redis import RedisStore
 
-    store = RedisStore.from_url(url, prefix="mig")
+    # The redirections are the point here, not WAIT's timing under load: a long timeout.
+    store = RedisStore.from_url(url.replace("wait_timeout_ms=250", "wait_timeout_ms=1000"),
+                                prefix="mig")
     try:
         return _migrate(cluster, store, StoreUnavailableError)
     except StoreError as exc:
