@@ -2,7 +2,7 @@
 
 Every store kind is listed in ``STORE_KINDS``; a new store joins the whole
 contract suite by adding one entry to ``_FACTORIES``.  Service-backed kinds
-(Redis, Redis Cluster, the daemon) start real processes on loopback; a
+(Redis, Redis Cluster, Redis Sentinel, the daemon) start real processes on loopback; a
 missing service is a failure, never a skip.
 """
 
@@ -31,7 +31,7 @@ hypothesis_settings.register_profile("soak", deadline=None, database=None, max_e
                                     suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-STORE_KINDS = ["memory", "sqlite", "filesystem", "redis", "cluster"]
+STORE_KINDS = ["memory", "sqlite", "filesystem", "redis", "cluster", "sentinel"]
 """Every store the contract suite runs against."""
 
 StoreFactory = Callable[[pytest.FixtureRequest, Path, FrozenClock], SessionStore]
@@ -65,16 +65,24 @@ def _cluster(request: pytest.FixtureRequest, tmp: Path, clock: FrozenClock) -> S
     return make_redis_store(cluster.url, clock)
 
 
+def _sentinel(request: pytest.FixtureRequest, tmp: Path, clock: FrozenClock) -> SessionStore:
+    from svc_redis import make_redis_store
+
+    sentinels = request.getfixturevalue("redis_sentinel")
+    return make_redis_store(sentinels.url, clock)
+
+
 _FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "filesystem": _filesystem,
     "redis": _redis,
     "cluster": _cluster,
+    "sentinel": _sentinel,
 }
 
 _MARKS = {"redis": [pytest.mark.redis], "cluster": [pytest.mark.redis, pytest.mark.cluster],
-          "daemon": [pytest.mark.daemon]}
+          "sentinel": [pytest.mark.redis, pytest.mark.sentinel], "daemon": [pytest.mark.daemon]}
 
 MANAGER_KINDS = [*STORE_KINDS, "daemon"]
 """Every way to reach a manager: each store embedded, and the daemon (all stores' twin)."""
@@ -87,6 +95,8 @@ def store_params(kinds: list[str] | None = None) -> list[Any]:
 
 # The Redis fixtures live with the Redis harness; importing them here makes them available
 # to every test.  No fallback: a missing harness must fail, never drop stores silently.
+from svc_redis_ha import redis_sentinel  # noqa: E402, F401
+
 from svc_redis import redis_cluster, redis_server  # noqa: E402, F401
 
 

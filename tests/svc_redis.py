@@ -244,6 +244,12 @@ class RedisServer:
         """Stop the server (SIGTERM, then SIGKILL); the port and socket path stay reserved."""
         _stop_process(self._proc)
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no shutdown save); :meth:`start` restarts it."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections stay open but nothing answers."""
         if self._proc is not None:
@@ -262,12 +268,21 @@ class RedisServer:
 
 
 class RedisClusterProcess:
-    """Three Redis Cluster masters on free loopback ports, no replicas."""
+    """Redis Cluster masters on free loopback ports (3, no replicas by default).
 
-    def __init__(self, masters: int = 3) -> None:
+    Args:
+        masters: primaries (the slots are split evenly).
+        replicas: replicas per primary (``--cluster-replicas``).
+        node_timeout_ms: ``cluster-node-timeout`` (a failover starts after it).
+    """
+
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 5000) -> None:
         require_binaries("redis-server", "redis-cli")
         self._tmp = tempfile.TemporaryDirectory(prefix="sw-rcluster-")
-        self.ports = [free_cluster_port() for _ in range(masters)]
+        self.dir = Path(self._tmp.name)
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.ports = [free_cluster_port() for _ in range(masters * (1 + replicas))]
         self._procs: list[subprocess.Popen[bytes]] = []
         try:
             for port in self.ports:
@@ -288,11 +303,12 @@ class RedisClusterProcess:
 
     def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         node_dir = Path(self._tmp.name) / str(port)
-        node_dir.mkdir()
+        node_dir.mkdir(exist_ok=True)  # a restarted node keeps its nodes.conf
         argv = [
             "redis-server", "--bind", "127.0.0.1", "--port", str(port),
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no",
+            "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "",
+            "--appendonly", "no",
             "--dir", str(node_dir), "--loglevel", "warning",
             "--logfile", str(node_dir / "redis.log"),
         ]  # fmt: skip
@@ -311,8 +327,8 @@ class RedisClusterProcess:
     def _create(self) -> None:
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0",
-             "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas",
+             str(self.replicas), "--cluster-yes"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             timeout=STARTUP_TIMEOUT,
         )  # fmt: skip
@@ -327,7 +343,19 @@ class RedisClusterProcess:
                 text = info.decode() if isinstance(info, bytes) else str(info)
                 if "cluster_state:ok" not in text:
                     return False
+                if self.replicas and not self._replicated(c):
+                    return False
         return True
+
+    def _replicated(self, node: redis.Redis[bytes]) -> bool:
+        """A primary has its replicas connected and in sync; a replica its link up."""
+        info = node.info("replication")
+        if info.get("role") == "master":
+            online = [k for k, v in info.items()
+                      if k.startswith("slave") and isinstance(v, dict)
+                      and v.get("state") == "online"]
+            return len(online) >= self.replicas
+        return info.get("master_link_status") == "up"
 
     def client(self) -> RedisCluster[bytes]:
         """A plain redis-py cluster client for assertions."""

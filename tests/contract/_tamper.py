@@ -247,4 +247,4 @@ class RedisTamper(Tamper):
 def tamper_for(kind: str, store: SessionStore) -> Tamper:
     """The :class:`Tamper` of a store kind (as in ``STORE_KINDS``)."""
     return {"memory": MemoryTamper, "sqlite": SQLiteTamper, "filesystem": FileTamper,
-            "redis": RedisTamper, "cluster": RedisTamper}[kind](store)
+            "redis": RedisTamper, "cluster": RedisTamper, "sentinel": RedisTamper}[kind](store)

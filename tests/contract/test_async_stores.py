@@ -34,10 +34,11 @@ def run(step: Coroutine[Any, Any, T]) -> T:
 
 class TestAsyncStoreContract:
     def test_flavour_kind(self, store: SessionStore, store_kind: str) -> None:
-        """Redis (one node) and SQLite have their own flavour; the rest a thread adapter."""
+        """Redis (one node, Sentinel) and SQLite have their own flavour; the rest threads."""
         flavour = async_store_for(store)
         assert isinstance(flavour, AsyncSessionStore)
-        expected = {"redis": "AsyncRedisStore", "sqlite": "LoopSQLiteStore",
+        expected = {"redis": "AsyncRedisStore", "sentinel": "AsyncRedisStore",
+                    "sqlite": "LoopSQLiteStore",
                     "memory": "InlineAsyncStore"}.get(store_kind, "ThreadedAsyncStore")
         assert type(flavour).__name__ == expected
 

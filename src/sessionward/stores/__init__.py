@@ -9,6 +9,7 @@ URL                             store
 ``rediss://…``                  Redis over TLS
 ``unix:///path/redis.sock``     Redis over a Unix socket (redis-py's convention)
 ``redis+cluster://host:port``   Redis Cluster (``rediss+cluster://`` over TLS)
+``redis+sentinel://h:p/master`` Redis Sentinel (``rediss+sentinel://`` over TLS)
 ``memory://``                   :class:`~sessionward.stores.memory.MemoryStore`
 =============================== ================================================
 
@@ -39,6 +40,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "unix": ("sessionward.stores.redis", "RedisStore", "redis"),
     "redis+cluster": ("sessionward.stores.redis", "RedisStore", "redis"),
     "rediss+cluster": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "redis+sentinel": ("sessionward.stores.redis", "RedisStore", "redis"),
+    "rediss+sentinel": ("sessionward.stores.redis", "RedisStore", "redis"),
 }
 
 

@@ -11,22 +11,68 @@ renewer thread, as for every store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
 from ..base import StoredRecord
 from . import records
 from .conn import RedisConn
-from .lane import AsyncLane
+from .durable import READ_ONLY_SCRIPTS, WaitFor, script_commands
+from .lane import AsyncPath
+
+
+class WaitingAsyncCommands(records.AsyncCommands):
+    """:class:`~.records.AsyncCommands` whose writes are followed by ``WAIT`` on
+    the same connection (one pipeline); see :mod:`.durable` for the semantics."""
+
+    def __init__(self, conn: RedisConn, lane: AsyncPath, wait: WaitFor) -> None:
+        super().__init__(conn, lane)
+        self.wait = wait
+
+    async def _waited(self, command: Sequence[Any], fallback: Sequence[Any] | None = None
+                      ) -> Any:
+        """``command`` then ``WAIT``; ``command``'s reply.
+
+        Raises:
+            StoreUnavailableError: the replicas did not acknowledge in time.
+            StoreError: backend failure.
+        """
+        with self.conn.guard():
+            try:
+                replies = await self.lane.pipeline([command, self.wait.command()])
+            except NoScriptError:  # nothing ran: the EVAL form caches the script again
+                if fallback is None:
+                    raise
+                replies = await self.lane.pipeline([fallback, self.wait.command()])
+        self.wait.check(replies[1], self.conn.kind)
+        return replies[0]
+
+    async def script(self, name: str, keys: list[str], args: Sequence[bytes | str]) -> Any:
+        if name in READ_ONLY_SCRIPTS:
+            return await super().script(name, keys, args)
+        return await self._waited(*script_commands(self.conn.scripts[name], keys, args))
+
+    async def sadd(self, name: str, member: str) -> None:
+        await self._waited(("SADD", name, member))
+
+    async def srem(self, name: str, member: str) -> None:
+        await self._waited(("SREM", name, member))
 
 
 class AsyncRedisStore:
-    """:class:`~sessionward.stores.aio.AsyncSessionStore` on one Redis node.
+    """:class:`~sessionward.stores.aio.AsyncSessionStore` on one Redis node or a
+    Sentinel-monitored master.
 
     Args:
-        conn: the sync store's key layout, scripts and clock.
+        conn: the sync store's key layout, scripts, clock and replica wait.
         lane: the ``redis.asyncio`` connections.
     """
 
-    def __init__(self, conn: RedisConn, lane: AsyncLane) -> None:
-        self._cmds = records.AsyncCommands(conn, lane)
+    def __init__(self, conn: RedisConn, lane: AsyncPath) -> None:
+        self._cmds = (records.AsyncCommands(conn, lane) if conn.wait is None
+                      else WaitingAsyncCommands(conn, lane, conn.wait))
         self._lane = lane
 
     async def create(self, key: str, blob: bytes, *, expires_at: float,

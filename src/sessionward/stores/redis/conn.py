@@ -22,10 +22,12 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
+from redis.sentinel import SentinelConnectionPool
 
 from ...core.errors import ConfigurationError
 from ..base import StoredRecord
 from .decode import tolerant_record
+from .durable import READ_ONLY_SCRIPTS, WaitFor, run_waited, script_commands
 from .errors import _REDIS_ERRORS, _wrap, endpoint_of
 from .lane import Lane
 from .scripts import _SCRIPTS
@@ -57,19 +59,34 @@ def check_prefix(prefix: str) -> None:
         raise ConfigurationError("redis store prefix must match [a-z0-9_-]{1,32}")
 
 
+def kind_of(client: Client) -> str:
+    """``redis``, ``redis-cluster`` or ``redis-sentinel`` (the error-message kind)."""
+    if isinstance(client, RedisCluster):
+        return "redis-cluster"
+    if isinstance(getattr(client, "connection_pool", None), SentinelConnectionPool):
+        return "redis-sentinel"
+    return "redis"
+
+
 class RedisConn:
-    """One Redis (or Cluster) client with the store's key layout and scripts.
+    """One Redis (Cluster, Sentinel) client with the store's key layout and scripts.
+
+    Args:
+        wait: ``WAIT`` for replicas after every write (:mod:`.durable`), or None.
 
     Raises:
         ConfigurationError: invalid prefix.
     """
 
-    def __init__(self, client: Client, clock: Callable[[], float], prefix: str) -> None:
+    def __init__(self, client: Client, clock: Callable[[], float], prefix: str,
+                 wait: WaitFor | None = None) -> None:
         check_prefix(prefix)
         self.client = client
         self.clock = clock
         self.prefix = prefix
-        self.kind = "redis-cluster" if isinstance(client, RedisCluster) else "redis"
+        self.kind = kind_of(client)
+        self.wait = wait
+        """``WAIT`` after every write (:mod:`.durable`); None: off."""
         self.scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
         self.lane = Lane.of(client)
         """The fast lane of a single node (:mod:`.lane`); None for Cluster, Sentinel."""
@@ -89,6 +106,10 @@ class RedisConn:
             StoreError: backend failure.
         """
         with self.guard():
+            if self.wait is not None and script not in READ_ONLY_SCRIPTS:
+                command, fallback = script_commands(self.scripts[script], keys, args)
+                return run_waited(self.client, self.lane, self.wait, self.kind, keys[0],
+                                  command, fallback)
             if self.lane is not None:
                 reply = self._lane_script(self.lane, script, keys, args)
                 if reply is not NotImplemented:
@@ -107,6 +128,18 @@ class RedisConn:
             return lane.execute("EVALSHA", found.sha, len(keys), *keys, *args)
         except NoScriptError:
             return lane.execute("EVAL", found.script, len(keys), *keys, *args)
+
+    def write(self, name: str, *command: str) -> Any:
+        """One write command on key ``name`` (``SADD name m``…), then ``WAIT`` if on.
+
+        Raises:
+            StoreError: backend failure, or the replicas did not acknowledge.
+        """
+        with self.guard():
+            if self.wait is not None:
+                return run_waited(self.client, self.lane, self.wait, self.kind, name,
+                                  (command[0], name, *command[1:]))
+            return self.client.execute_command(command[0], name, *command[1:])
 
     def hmget(self, name: str, fields: Sequence[str]) -> list[bytes | None]:
         """``HMGET`` (on the lane when there is one).

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
 from redis.exceptions import RedisClusterException
+from redis.sentinel import MasterNotFoundError
 
 from ...core.errors import CorruptEntryError, StoreError, StoreTimeoutError, StoreUnavailableError
 
@@ -39,6 +41,11 @@ def _wrap(exc: Exception, kind: str, where: str = "") -> StoreError:
         return StoreUnavailableError(
             f"{kind} store{at} refused the credentials ({name}); fix the user name and "
             "password in the store URL (redis://USER:PASSWORD@host:port/0)", store=kind)
+    if isinstance(exc, MasterNotFoundError | AsyncMasterNotFoundError):
+        return StoreUnavailableError(
+            f"{kind} store{at}: no sentinel named a reachable master ({name}); check that "
+            "the sentinels run, that the master name in the URL is the one they monitor, "
+            "or wait for the failover to finish", store=kind)
     if isinstance(exc, redis.ConnectionError | redis.exceptions.ClusterError):
         return StoreUnavailableError(_unreachable(exc, kind, at), store=kind)
     if isinstance(exc, RedisClusterException | redis.BusyLoadingError):
@@ -72,7 +79,8 @@ def _unreachable(exc: BaseException, kind: str, at: str) -> str:
 
 
 def endpoint_of(client: Any) -> str:
-    """Where ``client`` connects: ``host:port``, a socket path, or Cluster nodes.
+    """Where ``client`` connects: ``host:port``, a socket path, Cluster nodes, or
+    a Sentinel master's name and its sentinels.
 
     Never the URL, user name or password.  ``""`` when it cannot be told.
     """
@@ -80,6 +88,11 @@ def endpoint_of(client: Any) -> str:
     if isinstance(nodes, dict) and nodes:  # RedisCluster: {"host:port": node}
         return ",".join(sorted(str(name) for name in nodes))
     pool = getattr(client, "connection_pool", None)
+    manager = getattr(pool, "sentinel_manager", None)
+    if manager is not None:  # Sentinel: the master's name and the sentinels asked
+        sentinels = (getattr(s.connection_pool, "connection_kwargs", {}) for s in manager.sentinels)
+        where = ",".join(f"{k.get('host')}:{k.get('port')}" for k in sentinels)
+        return f"master {getattr(pool, 'service_name', '?')} via sentinels {where}"
     kwargs = getattr(pool, "connection_kwargs", None) or {}
     if kwargs.get("path"):
         return str(kwargs["path"])

@@ -29,7 +29,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio
@@ -166,6 +166,15 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class AsyncPath(Protocol):
+    """Protocol: what the async record steps send commands through
+    (:class:`AsyncLane`, or :class:`~.sentinel.AsyncSentinelPath`)."""
+
+    async def execute(self, *args: Any) -> Any: ...
+    async def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]: ...
+    async def aclose(self) -> None: ...
 
 
 class AsyncLane:

@@ -30,7 +30,7 @@ from ...core.errors import (
 from ..base import StoredRecord, check_key
 from .conn import RECORD_FIELDS, RedisConn, record, text
 from .decode import parse_record
-from .lane import AsyncLane
+from .lane import AsyncPath
 from .scripts import _num
 
 
@@ -89,9 +89,9 @@ class SyncCommands:
 
 
 class AsyncCommands:
-    """:class:`Commands` over an :class:`~.lane.AsyncLane` (one node)."""
+    """:class:`Commands` over an :class:`~.lane.AsyncLane` (one node) or a Sentinel path."""
 
-    def __init__(self, conn: RedisConn, lane: AsyncLane) -> None:
+    def __init__(self, conn: RedisConn, lane: AsyncPath) -> None:
         self.conn = conn
         self.lane = lane
 

@@ -21,13 +21,35 @@ from redis.cluster import RedisCluster
 
 from ...core.clock import system_clock
 from ...core.drive import drive
+from ...core.errors import ConfigurationError
 from ..base import Capability, StoredRecord, StoreStats
 from . import kv, listing, records
 from .conn import RedisConn, check_prefix
+from .durable import DEFAULT_WAIT_MS, WaitFor
 from .url import Client, _client_from_url
 
 if TYPE_CHECKING:
     from ..aio import AsyncSessionStore
+    from .sentinel import SentinelSpec
+
+
+class _WaitingSync(records.SyncCommands):
+    """The index writes through :meth:`RedisConn.write` (``WAIT`` after each);
+    the scripts wait in :meth:`RedisConn.run`."""
+
+    async def sadd(self, name: str, member: str) -> None:
+        self.conn.write(name, "SADD", member)
+
+    async def srem(self, name: str, member: str) -> None:
+        self.conn.write(name, "SREM", member)
+
+
+def _wait_for(replicas: int, timeout_ms: int) -> WaitFor | None:
+    """Raises: ConfigurationError: negative replicas or a timeout < 1 ms."""
+    if replicas < 0 or timeout_ms < 1:
+        raise ConfigurationError("wait_replicas must be >= 0 and wait_timeout_ms >= 1 "
+                                 "(WAIT with 0 ms would block forever)")
+    return WaitFor(replicas, timeout_ms) if replicas else None
 
 
 class RedisStore:
@@ -40,9 +62,14 @@ class RedisStore:
         prefix: the first part of every key name, ``[a-z0-9_-]{1,32}``; several
             apps or tests can share one Redis with different prefixes.
         owns_client: close the client in :meth:`close` (True from :meth:`from_url`).
+        wait_replicas: after every write, ``WAIT`` until this many replicas have
+            it (0: off); a shortfall raises ``StoreUnavailableError`` (see
+            :mod:`.durable` and docs/stores-redis.md).
+        wait_timeout_ms: how long that ``WAIT`` may block (>= 1).
+        sentinel: the Sentinel recipe (from :meth:`from_url`), for the async flavour.
 
     Raises:
-        ConfigurationError: invalid prefix.
+        ConfigurationError: invalid prefix or wait settings.
     """
 
     capabilities = frozenset(
@@ -56,9 +83,14 @@ class RedisStore:
         clock: Callable[[], float] = system_clock,
         prefix: str = "sw",
         owns_client: bool = False,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = DEFAULT_WAIT_MS,
+        sentinel: SentinelSpec | None = None,
     ) -> None:
-        self._conn = RedisConn(client, clock, prefix)
-        self._cmds = records.SyncCommands(self._conn)
+        wait = _wait_for(wait_replicas, wait_timeout_ms)
+        self._conn = RedisConn(client, clock, prefix, wait)
+        self._cmds = records.SyncCommands(self._conn) if wait is None else _WaitingSync(self._conn)
+        self._sentinel = sentinel
         self.clock = clock
         self.prefix = prefix
         self.kind = self._conn.kind
@@ -76,25 +108,31 @@ class RedisStore:
         socket_connect_timeout: float = 2.0,
         max_connections: int = 64,
     ) -> RedisStore:
-        """Build a store from ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://``.
+        """Build a store from ``redis://``, ``rediss://``, ``unix://``,
+        ``redis+cluster://`` or ``redis+sentinel://`` (:mod:`.sentinel`).
 
         Query options: ``db``, ``username``, ``password``, ``socket_timeout``,
-        ``socket_connect_timeout``, ``max_connections``; with TLS also
-        ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile`` (certificates are
-        always verified, host names always checked).
+        ``socket_connect_timeout``, ``max_connections``, ``wait_replicas``,
+        ``wait_timeout_ms`` (:mod:`.durable`); with TLS also ``ssl_ca_certs``,
+        ``ssl_certfile``, ``ssl_keyfile`` (certificates are always verified,
+        host names always checked); with Sentinel also ``sentinel_username``,
+        ``sentinel_password``.
 
         Raises:
             ConfigurationError: malformed URL, option or prefix (the URL is never echoed).
             StoreUnavailableError: a Cluster's startup nodes did not answer.
         """
         check_prefix(prefix)  # before any client exists, so nothing is left open
-        client = _client_from_url(
+        built = _client_from_url(
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,
             max_connections=max_connections,
         )
-        return cls(client, clock=clock, prefix=prefix, owns_client=True)
+        wait = built.wait or WaitFor(0, DEFAULT_WAIT_MS)
+        return cls(built.client, clock=clock, prefix=prefix, owns_client=True,
+                   wait_replicas=wait.replicas, wait_timeout_ms=wait.timeout_ms,
+                   sentinel=built.sentinel)
 
     # ----------------------------------------------------------------- records
 
@@ -232,13 +270,16 @@ class RedisStore:
 
     def async_store(self) -> AsyncSessionStore:
         """The async flavour: :class:`~.aio.AsyncRedisStore` over ``redis.asyncio``
-        for one node; Cluster, Sentinel and custom pools get a worker thread per
-        store call (:class:`~sessionward.stores.aio.ThreadedAsyncStore`)."""
+        for one node and for Sentinel (from :meth:`from_url`); Cluster and custom
+        pools get a worker thread per store call
+        (:class:`~sessionward.stores.aio.ThreadedAsyncStore`)."""
         from ..aio import ThreadedAsyncStore
         from .aio import AsyncRedisStore
-        from .lane import AsyncLane
+        from .lane import AsyncLane, AsyncPath
+        from .sentinel import AsyncSentinelPath
 
-        lane = AsyncLane.of(self._client)
+        lane: AsyncPath | None = (AsyncLane.of(self._client) if self._sentinel is None
+                                  else AsyncSentinelPath(self._sentinel))
         if lane is None:
             return ThreadedAsyncStore(self)
         return AsyncRedisStore(self._conn, lane)
@@ -252,6 +293,10 @@ class RedisStore:
             if not isinstance(self._client, RedisCluster):
                 # Redis.close() leaves a pool it did not create open.
                 self._client.connection_pool.disconnect()
+            if self._sentinel is not None:
+                from .sentinel import close_sentinels
+
+                close_sentinels(self._client)
 
     def __enter__(self) -> RedisStore:
         return self

@@ -8,7 +8,8 @@ Errors never echo the URL: it may hold a password.
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -17,16 +18,33 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from ...core.errors import ConfigurationError
+from .durable import DEFAULT_WAIT_MS, WaitFor
 from .errors import _REDIS_ERRORS, _wrap
+
+if TYPE_CHECKING:
+    from .sentinel import SentinelSpec
 
 Client = Any
 """``redis.Redis`` or ``redis.cluster.RedisCluster`` (their stubs share no base type)."""
 
 _QUERY_OPTIONS = frozenset(
-    {"db", "username", "password", "socket_timeout", "socket_connect_timeout", "max_connections"}
+    {"db", "username", "password", "socket_timeout", "socket_connect_timeout", "max_connections",
+     "wait_replicas", "wait_timeout_ms"}
 )
 _TLS_OPTIONS = frozenset({"ssl_ca_certs", "ssl_certfile", "ssl_keyfile"})
-_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
+_SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password"})
+_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster",
+                      "redis+sentinel", "rediss+sentinel"})
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a store URL builds: the client, the replica wait (``None``: off) and,
+    for Sentinel, the recipe of the async client (:class:`.sentinel.SentinelSpec`)."""
+
+    client: Client
+    wait: WaitFor | None
+    sentinel: SentinelSpec | None = None
 
 
 def _url_error(what: str) -> ConfigurationError:
@@ -34,17 +52,19 @@ def _url_error(what: str) -> ConfigurationError:
     return ConfigurationError(
         f"invalid redis store URL: {what}; expected redis://[user:pass@]host:port/db, "
         "rediss://…?ssl_ca_certs=…, unix:///path/redis.sock?db=N or "
-        "redis+cluster://host:port[,host:port…]"
+        "redis+cluster://host:port[,host:port…] or "
+        "redis+sentinel://[user:pass@]host:port[,host:port…]/MASTER_NAME[/db]"
     )
 
 
-def _parse_query(query: str, tls: bool) -> dict[str, str]:
+def _parse_query(query: str, tls: bool, sentinel: bool = False) -> dict[str, str]:
     """Allowed query options only: a typo must fail, not be silently ignored.
 
     Raises:
         ConfigurationError: unknown, repeated or empty option.
     """
     allowed = _QUERY_OPTIONS | (_TLS_OPTIONS if tls else frozenset())
+    allowed |= _SENTINEL_OPTIONS if sentinel else frozenset()
     options: dict[str, str] = {}
     for name, values in parse_qs(query, keep_blank_values=True).items():
         if name not in allowed:
@@ -84,6 +104,28 @@ def _conn_kwargs(
     # Scripts are not idempotent: never replay a command whose outcome is unknown.
     kwargs["retry"] = Retry(NoBackoff(), 0)
     return kwargs
+
+
+def _parse_wait(options: dict[str, str], socket_timeout: float) -> WaitFor | None:
+    """``wait_replicas=N[&wait_timeout_ms=MS]`` (see :mod:`.durable`); None when N is 0.
+
+    Raises:
+        ConfigurationError: not a number, negative, a zero (unbounded) timeout, a
+            timeout the socket timeout would cut short, or a timeout without replicas.
+    """
+    raw_n, raw_ms = options.get("wait_replicas", "0"), options.get("wait_timeout_ms")
+    if not raw_n.isdigit() or (raw_ms is not None and not raw_ms.isdigit()):
+        raise _url_error("wait_replicas and wait_timeout_ms must be whole numbers")
+    if int(raw_n) == 0:
+        if raw_ms is not None:
+            raise _url_error("wait_timeout_ms needs wait_replicas=N (N >= 1)")
+        return None
+    ms = int(raw_ms or DEFAULT_WAIT_MS)
+    if ms < 1:
+        raise _url_error("wait_timeout_ms must be at least 1 (0 would wait forever)")
+    if ms / 1000 >= socket_timeout:
+        raise _url_error("wait_timeout_ms must be shorter than socket_timeout")
+    return WaitFor(int(raw_n), ms)
 
 
 def _parse_db(options: dict[str, str], path: str) -> int:
@@ -141,7 +183,7 @@ def _cluster_client(scheme: str, parts: Any, kwargs: dict[str, Any]) -> RedisClu
 
 def _client_from_url(
     url: str, *, socket_timeout: float, socket_connect_timeout: float, max_connections: int
-) -> Client:
+) -> Built:
     """The client for ``url``; :meth:`RedisStore.from_url` lists the accepted forms.
 
     Raises:
@@ -153,26 +195,30 @@ def _client_from_url(
         scheme = parts.scheme.lower()
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
-        if not scheme.endswith("+cluster"):
+        if "+" not in scheme:
             _ = parts.port  # validates the port early (ValueError)
     except ValueError:
         raise _url_error("it could not be parsed") from None
     if scheme not in _SCHEMES:
         raise _url_error("unsupported scheme")
-    options = _parse_query(parts.query, tls=scheme.startswith("rediss"))
+    sentinel = scheme.endswith("+sentinel")
+    options = _parse_query(parts.query, tls=scheme.startswith("rediss"), sentinel=sentinel)
     defaults = {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
         "max_connections": float(max_connections),
     }
     kwargs = _conn_kwargs(options, username, password, defaults)
+    wait = _parse_wait(options, kwargs["socket_timeout"])
+    if sentinel:
+        from .sentinel import sentinel_spec
+
+        spec = sentinel_spec(scheme, parts, options, kwargs, _url_error)
+        return Built(spec.sync_client(), wait, spec)
     # unix:// paths name the socket; only redis(s):// paths carry the db number.
     db = _parse_db(options, parts.path if scheme in ("redis", "rediss") else "")
-    client: Client
     if scheme.endswith("+cluster"):
         if db != 0:
             raise _url_error("Redis Cluster only has database 0")
-        client = _cluster_client(scheme, parts, kwargs)
-    else:
-        client = _single_client(scheme, parts, kwargs, db)
-    return client
+        return Built(_cluster_client(scheme, parts, kwargs), wait)
+    return Built(_single_client(scheme, parts, kwargs, db), wait)
