@@ -41,3 +41,17 @@ class Scenario:
 
     name: str
     run: Callable[[bool], list[Row]]
+
+
+def failure_windows(stamps: list[float], gap: float = 0.5) -> float:
+    """Total seconds covered by runs of failures (a gap over ``gap`` s splits them)."""
+    total, start, last = 0.0, None, None
+    for t in sorted(stamps):
+        if start is None or last is None or t - last > gap:
+            if start is not None and last is not None:
+                total += last - start
+            start = t
+        last = t
+    if start is not None and last is not None:
+        total += last - start
+    return total

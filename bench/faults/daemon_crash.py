@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.faults.common import Row, Scenario
+from bench.faults.common import Row, Scenario, failure_windows
 
 LOCK_TTL = 2
 """Seconds of the daemon's lease TTL in this scenario (short, to see it expire)."""
@@ -216,20 +216,6 @@ def verify(data_dir: Path, cookies: list[str]) -> tuple[str, list[dict[str, Any]
         return integrity, [None if s is None else dict(s.data_snapshot()) for s in loaded]
     finally:
         manager.close()
-
-
-def failure_windows(stamps: list[float], gap: float = 0.5) -> float:
-    """Total seconds covered by runs of failures (a gap over ``gap`` s splits them)."""
-    total, start, last = 0.0, None, None
-    for t in sorted(stamps):
-        if start is None or last is None or t - last > gap:
-            if start is not None and last is not None:
-                total += last - start
-            start = t
-        last = t
-    if start is not None and last is not None:
-        total += last - start
-    return total
 
 
 def _run_clients(sup: Supervised, clients: int, seconds: float, processes: bool,

@@ -75,11 +75,8 @@ def measure(short: bool) -> list[tuple[str, Counts, float]]:
 def run(short: bool) -> list[Row]:
     """The scenario; ``short``: 3 clients × 4 s per setting (``make test``)."""
     clients = 3 if short else 4
-    return [Row(f"one Redis node kill -9 + restart, {setting} ({clients} client processes)",
-                requests=c.requests, user_visible_failures=c.failures,
-                failure_window_s=c.failure_window_s, sessions_lost=c.sessions_lost,
-                acked_writes_lost=c.acked_lost,
-                notes=f"answering again {back:.1f} s after the kill; {c.notes()}")
+    return [c.row(f"one Redis node kill -9 + restart, {setting} ({clients} client processes)",
+                  f"answering again {back:.1f} s after the kill")
             for setting, c, back in measure(short)]
 
 

@@ -144,12 +144,9 @@ def measure(short: bool) -> list[tuple[str, Counts, float, str]]:
 def run(short: bool) -> list[Row]:
     """The scenario; ``short``: 3 clients × 6 s per setting (``make test``)."""
     clients = 3 if short else 4
-    return [Row(f"Redis Cluster 3+3, primary kill -9, {setting} ({clients} client processes)",
-                requests=c.requests, user_visible_failures=c.failures,
-                failure_window_s=c.failure_window_s, sessions_lost=c.sessions_lost,
-                acked_writes_lost=c.acked_lost,
-                notes=f"replica promoted {promoted:.1f} s after the kill; slot migration "
-                      f"(ASK/MOVED) under calls: {migration}; {c.notes()}")
+    return [c.row(f"Redis Cluster 3+3, primary kill -9, {setting} ({clients} client processes)",
+                  f"replica promoted {promoted:.1f} s after the kill; slot migration "
+                  f"(ASK/MOVED) under calls: {migration}")
             for setting, c, promoted, migration in measure(short)]
 
 

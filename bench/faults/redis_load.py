@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.faults.common import Row, failure_windows
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,6 +54,12 @@ class Counts:
         return (f"{self.sessions} sessions; items applied twice: {self.duplicates}; "
                 f"resurrected sessions: {self.resurrected}; errors other than "
                 f"StoreError: {self.other_errors or 'none'}")
+
+    def row(self, scenario: str, first_note: str) -> Row:
+        """This run as a fault-report row; ``first_note`` leads the notes."""
+        return Row(scenario, requests=self.requests, user_visible_failures=self.failures,
+                   failure_window_s=self.failure_window_s, sessions_lost=self.sessions_lost,
+                   acked_writes_lost=self.acked_lost, notes=f"{first_note}; {self.notes()}")
 
 
 def client_loop(url: str, key_file: str, cid: int, seconds: float) -> dict[str, Any]:
@@ -152,20 +160,6 @@ class Clients:
         for proc in self._procs:
             proc.join(30)
         return found
-
-
-def failure_windows(stamps: list[float], gap: float = 0.5) -> float:
-    """Total seconds covered by runs of failures (a gap over ``gap`` s splits them)."""
-    total, start, last = 0.0, None, None
-    for t in sorted(stamps):
-        if start is None or last is None or t - last > gap:
-            if start is not None and last is not None:
-                total += last - start
-            start = t
-        last = t
-    if start is not None and last is not None:
-        total += last - start
-    return total
 
 
 def verify(url: str, key_file: str, results: list[dict[str, Any]]) -> Counts:

@@ -73,12 +73,9 @@ def measure(short: bool) -> list[tuple[str, Counts, float]]:
 def run(short: bool) -> list[Row]:
     """The scenario; ``short``: 3 clients × 6 s per setting (``make test``)."""
     clients = 3 if short else 4
-    return [Row(f"Redis Sentinel 1+1 (3 sentinels), master kill -9, {setting} "
-                f"({clients} client processes)",
-                requests=c.requests, user_visible_failures=c.failures,
-                failure_window_s=c.failure_window_s, sessions_lost=c.sessions_lost,
-                acked_writes_lost=c.acked_lost,
-                notes=f"sentinels switched {switched:.1f} s after the kill; {c.notes()}")
+    return [c.row(f"Redis Sentinel 1+1 (3 sentinels), master kill -9, {setting} "
+                  f"({clients} client processes)",
+                  f"sentinels switched {switched:.1f} s after the kill")
             for setting, c, switched in measure(short)]
 
 
