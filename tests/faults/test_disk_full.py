@@ -26,6 +26,7 @@ from sessionward.core.errors import StoreUnavailableError
 from sessionward.core.keys import KeyRing
 from sessionward.guards.throttle import Throttle
 from sessionward.stores import open_store
+from svc_ci import unavailable
 
 from integrations.apps import build_starlette
 from integrations.conftest import NAME, Jar
@@ -48,7 +49,7 @@ def fixture_small_fs(tmp_path: Path) -> Iterator[Path]:
     mod = scenario()
     problem = mod.mount_problem()
     if problem is not None:
-        pytest.skip(f"no small filesystem here: {problem}")
+        unavailable(f"no small filesystem here: {problem}")
     where = tmp_path / "mnt"
     where.mkdir(mode=0o700)
     with mod.small_fs(where, "2m"):
@@ -152,7 +153,7 @@ def test_scenario_short_form(kind: str, fault: str) -> None:
     mod = scenario()
     problem = mod.mount_problem()
     if fault == "enospc" and problem is not None:
-        pytest.skip(f"no small filesystem here: {problem}")
+        unavailable(f"no small filesystem here: {problem}")
     row = mod.scenario_row(kind, fault, 3, problem)
     check_row(row)
     expected = {"enospc": "is full", "efbig": {"sqlite": "disk I/O error",
@@ -164,7 +165,7 @@ def test_no_mount_left_behind(tmp_path: Path) -> None:
     """small_fs unmounts even when the body fails."""
     mod = scenario()
     if mod.mount_problem() is not None:
-        pytest.skip("no tmpfs here")
+        unavailable("no tmpfs here")
     where = tmp_path / "m"
     where.mkdir()
     with pytest.raises(RuntimeError), mod.small_fs(where, "64k"):

@@ -26,6 +26,7 @@ from sessionward.stores.disk import (
 )
 from sessionward.stores.filesystem import FileStore
 from sessionward.stores.sqlite import SQLiteStore
+from svc_ci import unavailable
 
 K1, K2 = "a" * 64, "b" * 64
 FAR = 4e9
@@ -99,7 +100,7 @@ def fixture_remountable(tmp_path: Path) -> Iterator[Path]:
     where.mkdir(mode=0o700)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
                        str(where)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
+        unavailable("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
     try:
         yield where
     finally:
