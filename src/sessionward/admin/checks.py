@@ -176,10 +176,24 @@ def _policy_findings(s: Settings) -> list[Finding]:
     if scheme == "memory":
         out.append(finding("SW-W012", "memory:// loses every session on restart and is not "
                                       "shared between processes"))
-    if scheme in ("redis", "redis+cluster") and not _loopback(urlsplit(s.store_url).hostname):
+    if scheme in ("redis", "redis+cluster", "redis+sentinel") and not all(
+            _loopback(host) for host in _redis_hosts(s.store_url)):
         out.append(finding("SW-W013", "the Redis connection is not encrypted and leaves "
                                       "this host"))
     return out
+
+
+def _redis_hosts(url: str) -> list[str | None]:
+    """The hosts a Redis URL names: one, or every sentinel of ``redis+sentinel://h1,h2/…``.
+
+    (A Sentinel set's data nodes are learnt at run time; if every sentinel is
+    local they are too, in any deployment this check can judge.)
+    """
+    parts = urlsplit(url)
+    if not parts.scheme.lower().endswith("+sentinel"):
+        return [parts.hostname]
+    return [urlsplit(f"//{item}").hostname
+            for item in parts.netloc.rpartition("@")[2].split(",")]
 
 
 def _loopback(host: str | None) -> bool:
