@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bench.faults.common import Row, Scenario
-from bench.faults.redis_load import Clients, Counts, use_test_harness, verify
+from bench.faults.redis_load import Counts, under_fault, use_test_harness
 
 SETTINGS: list[tuple[str, tuple[str, ...]]] = [
     ("no persistence", ()),
@@ -39,23 +38,16 @@ def crash_once(args: tuple[str, ...], key_file: str, clients: int,
     from svc_redis import RedisServer
 
     server = RedisServer(extra_args=args)
-    back: list[float] = []
 
-    def killer() -> None:
-        time.sleep(seconds / 3)
+    def fault() -> float:
         killed = time.monotonic()
         server.kill()
         time.sleep(0.5)
         server.start()  # loads the AOF, if any, before it answers PING
-        back.append(time.monotonic() - killed)
+        return time.monotonic() - killed
 
     try:
-        running = Clients(server.url, key_file, clients, seconds)
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
-        results = running.results()
-        thread.join(60)
-        return verify(server.url, key_file, results), (back[0] if back else float("nan"))
+        return under_fault(server.url, key_file, clients, seconds, fault)
     finally:
         server.close()
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.faults.common import Row, Scenario
-from bench.faults.redis_load import Clients, Counts, use_test_harness, verify
+from bench.faults.redis_load import Counts, under_fault, use_test_harness
 
 WAIT = "wait_replicas=1&wait_timeout_ms=250"
 
@@ -99,23 +98,16 @@ def failover_once(cluster: Any, url: str, key_file: str, clients: int,
     Returns the counts and the seconds from the kill to the promotion."""
     probe = "sw:{probe}:rec"
     victim = cluster.primary_of(probe)
-    promoted: list[float] = []
 
-    def killer() -> None:
-        time.sleep(seconds / 3)
+    def fault() -> float:
         killed = time.monotonic()
         cluster.kill9(victim)
         cluster.wait_promoted(victim, probe)
-        promoted.append(time.monotonic() - killed)
+        promoted = time.monotonic() - killed
         cluster.restart(victim)  # it rejoins as the new primary's replica
+        return promoted
 
-    running = Clients(url, key_file, clients, seconds)
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    results = running.results()
-    thread.join(60)
-    cluster.wait_healthy()
-    return verify(url, key_file, results), (promoted[0] if promoted else float("nan"))
+    return under_fault(url, key_file, clients, seconds, fault, settle=cluster.wait_healthy)
 
 
 def measure(short: bool) -> list[tuple[str, Counts, float, str]]:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import multiprocessing
 import random
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,33 @@ def verify(url: str, key_file: str, results: list[dict[str, Any]]) -> Counts:
     counts.sessions_lost += sum(r["lost"] for r in results)
     counts.other_errors = ", ".join(f"{k} ×{v}" for k, v in sorted(other.items()))
     return counts
+
+
+def under_fault(url: str, key_file: str, clients: int, seconds: float,
+                fault: Callable[[], float],
+                settle: Callable[[], None] | None = None) -> tuple[Counts, float]:
+    """Clients for ``seconds`` with ``fault()`` run a third of the way in.
+
+    ``fault`` injects the failure and returns the seconds until the store
+    recovered (its own measure: promotion, switch, restart); ``settle`` runs
+    after the clients stopped and before :func:`verify` (e.g. until a cluster
+    is healthy again).  Returns the counts and ``fault``'s figure (NaN when it
+    did not finish).
+    """
+    measured: list[float] = []
+
+    def injector() -> None:
+        time.sleep(seconds / 3)
+        measured.append(fault())
+
+    running = Clients(url, key_file, clients, seconds)
+    thread = threading.Thread(target=injector, daemon=True)
+    thread.start()
+    results = running.results()
+    thread.join(60)
+    if settle is not None:
+        settle()
+    return verify(url, key_file, results), (measured[0] if measured else float("nan"))
 
 
 def _load(manager: Any, cookie: str) -> Any:

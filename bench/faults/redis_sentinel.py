@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.faults.common import Row, Scenario
-from bench.faults.redis_load import Clients, Counts, use_test_harness, verify
+from bench.faults.redis_load import Counts, under_fault, use_test_harness
 
 WAIT = "wait_replicas=1&wait_timeout_ms=250"
 
@@ -28,24 +27,18 @@ def failover_once(sentinels: Any, url: str, key_file: str, clients: int,
                   seconds: float) -> tuple[Counts, float]:
     """Clients for ``seconds``; the master SIGKILLed after a third of it.
     Returns the counts and the seconds from the kill to the sentinels' switch."""
-    switched: list[float] = []
 
-    def killer() -> None:
-        time.sleep(seconds / 3)
+    def fault() -> float:
         old = sentinels.master_port()
         server = sentinels.server_on(old)
         killed = time.monotonic()
         server.kill()
         sentinels.wait_failover(old)
-        switched.append(time.monotonic() - killed)
+        switched = time.monotonic() - killed
         server.start()  # comes back as a master; the sentinels demote it to a replica
+        return switched
 
-    running = Clients(url, key_file, clients, seconds)
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    results = running.results()
-    thread.join(60)
-    return verify(url, key_file, results), (switched[0] if switched else float("nan"))
+    return under_fault(url, key_file, clients, seconds, fault)
 
 
 def measure(short: bool) -> list[tuple[str, Counts, float]]:
